@@ -1,0 +1,26 @@
+# Every target creates and uses a virtual environment under the repo: a fresh machine needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo-output
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	mkdir -p $(DEMO)
+	$(BIN)/ldaem fit corpora/ap/ap.dat --vocab corpora/ap/vocab.txt -k 20 --seed 1 -o $(DEMO)/ap.npz
+	$(BIN)/ldaem topics $(DEMO)/ap.npz -n 10
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache

@@ -1,0 +1,203 @@
+"""Compiled kernels of the variational E-step (DESIGN.md, "Variational E-step" and "The ELBO").
+
+Only numba functions over contiguous arrays and scalars live here: no classes, logging or I/O.
+Topic-word parameters are stored word-major (V x K) so that each word's K values are contiguous.
+Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def digamma(x):
+    """psi(x) for x > 0. Equivalent to scipy.special.digamma(x) (within 1e-13 relative).
+
+    Shifts x above 6 with psi(x) = psi(x + 1) - 1/x, then sums the asymptotic series
+    psi(x) ~ log x - 1/(2x) - sum_n B_2n / (2n x^2n) up to x^-14.
+    """
+    shift = 0.0
+    while x < 6.0:
+        shift -= 1.0 / x
+        x += 1.0
+    inv2 = 1.0 / (x * x)
+    series = inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
+        1.0 / 240 - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 - inv2 / 12))))))
+    return shift + math.log(x) - 0.5 / x - series
+
+
+@njit(cache=True)
+def exp_dirichlet_expectation(gamma_d, out):
+    """out[k] = exp(E[log theta_k]) under Dirichlet(gamma_d).
+
+    Equivalent to np.exp(psi(gamma_d) - psi(gamma_d.sum())).
+    """
+    total = 0.0
+    for k in range(gamma_d.shape[0]):
+        total += gamma_d[k]
+    psi_total = digamma(total)
+    for k in range(gamma_d.shape[0]):
+        out[k] = math.exp(digamma(gamma_d[k]) - psi_total)
+
+
+@njit(cache=True, parallel=True)
+def dirichlet_expectation_sum(gamma):
+    """Column sums of E[log theta] over documents (the alpha M-step's sufficient statistic).
+
+    Equivalent to (psi(gamma) - psi(gamma.sum(1))[:, None]).sum(0).
+    """
+    n_docs, n_topics = gamma.shape
+    per_doc = np.empty((n_docs, n_topics))
+    for d in prange(n_docs):
+        total = 0.0
+        for k in range(n_topics):
+            total += gamma[d, k]
+        psi_total = digamma(total)
+        for k in range(n_topics):
+            per_doc[d, k] = digamma(gamma[d, k]) - psi_total
+    return per_doc.sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
+def log_dirichlet_normaliser(params):
+    """Row-wise log Gamma(sum_k p_k) - sum_k log Gamma(p_k) of a 2-D array of Dirichlet parameters.
+
+    Equivalent to gammaln(params.sum(1)) - gammaln(params).sum(1).
+    """
+    out = np.empty(params.shape[0])
+    for r in prange(params.shape[0]):
+        total = 0.0
+        log_gamma_sum = 0.0
+        for k in range(params.shape[1]):
+            total += params[r, k]
+            log_gamma_sum += math.lgamma(params[r, k])
+        out[r] = math.lgamma(total) - log_gamma_sum
+    return out
+
+
+@njit(cache=True)
+def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, exp_elog_theta_d,
+                  ratio, max_iter, tol):
+    """Coordinate ascent on one document's (gamma_d, phi_d); gamma_d is updated in place.
+
+    Leaves exp(E[log theta_d]) of the final gamma in exp_elog_theta_d and n_dw / s_w of the phi
+    that is optimal for it in ratio[start:end]. Returns (sum_w n_dw log s_w, inner iterations).
+    """
+    n_topics = alpha.shape[0]
+    acc = np.empty(n_topics)
+    n_iter = 0
+    for it in range(max_iter):
+        n_iter = it + 1
+        exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
+        acc[:] = 0.0
+        for i in range(start, end):
+            w = indices[i]
+            s = 0.0
+            for k in range(n_topics):
+                s += exp_elog_theta_d[k] * exp_elog_beta[w, k]
+            c = counts[i] / s
+            for k in range(n_topics):
+                acc[k] += c * exp_elog_beta[w, k]
+        # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step)
+        change = 0.0
+        for k in range(n_topics):
+            new = alpha[k] + exp_elog_theta_d[k] * acc[k]
+            change += abs(new - gamma_d[k])
+            gamma_d[k] = new
+        if change / n_topics < tol:
+            break
+    exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
+    word_bound = 0.0
+    for i in range(start, end):
+        w = indices[i]
+        s = 0.0
+        for k in range(n_topics):
+            s += exp_elog_theta_d[k] * exp_elog_beta[w, k]
+        ratio[i] = counts[i] / s
+        word_bound += counts[i] * math.log(s)
+    return word_bound, n_iter
+
+
+@njit(cache=True, parallel=True)
+def _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta):
+    """ss_wk = sum_d n_dw t_dk beta_wk / s_dw (DESIGN.md, E-step), word-major.
+
+    Equivalent to exp_elog_beta * (R.T @ exp_elog_theta) with R the CSR matrix (indptr, indices,
+    ratio). Each thread owns whole words, so the sum has a fixed order: no per-thread copies of
+    the V x K array, and the result does not depend on the number of threads.
+    """
+    n_docs = indptr.shape[0] - 1
+    n_words, n_topics = exp_elog_beta.shape
+    nnz = indices.shape[0]
+    word_ptr = np.zeros(n_words + 1, dtype=np.int64)
+    for i in range(nnz):
+        word_ptr[indices[i] + 1] += 1
+    for w in range(n_words):
+        word_ptr[w + 1] += word_ptr[w]
+    fill = word_ptr[:-1].copy()
+    entry = np.empty(nnz, dtype=np.int64)
+    entry_doc = np.empty(nnz, dtype=np.int64)
+    for d in range(n_docs):
+        for i in range(indptr[d], indptr[d + 1]):
+            w = indices[i]
+            entry[fill[w]] = i
+            entry_doc[fill[w]] = d
+            fill[w] += 1
+    sstats = np.zeros((n_words, n_topics))
+    for w in prange(n_words):
+        for p in range(word_ptr[w], word_ptr[w + 1]):
+            r = ratio[entry[p]]
+            d = entry_doc[p]
+            for k in range(n_topics):
+                sstats[w, k] += r * exp_elog_theta[d, k]
+        for k in range(n_topics):
+            sstats[w, k] *= exp_elog_beta[w, k]
+    return sstats
+
+
+@njit(cache=True, parallel=True)
+def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, tol, want_sstats):
+    """The variational E-step over a CSR batch of documents (DESIGN.md).
+
+    indptr, indices, counts: the batch's rows (int64, int64, float64); exp_elog_beta: V x K, beta
+    itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
+    gamma_init: D x K starting point (a warm start or alpha + N_d / K).
+
+    Returns (gamma, sstats, doc_bound, n_iter): gamma D x K; sstats V x K (zeros(0, 0) unless
+    want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d;
+    n_iter[d] = inner iterations used.
+    """
+    n_docs = indptr.shape[0] - 1
+    n_topics = alpha.shape[0]
+    gamma = gamma_init.copy()
+    exp_elog_theta = np.empty((n_docs, n_topics))
+    ratio = np.empty(indices.shape[0])
+    doc_bound = np.empty(n_docs)
+    n_iter = np.empty(n_docs, dtype=np.int64)
+    alpha_sum = 0.0
+    alpha_log_gamma = 0.0
+    for k in range(n_topics):
+        alpha_sum += alpha[k]
+        alpha_log_gamma += math.lgamma(alpha[k])
+    prior_norm = math.lgamma(alpha_sum) - alpha_log_gamma
+    for d in prange(n_docs):
+        word_bound, n_iter[d] = _fit_document(
+            indptr[d], indptr[d + 1], indices, counts, exp_elog_beta, alpha, gamma[d],
+            exp_elog_theta[d], ratio, max_iter, tol)
+        # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
+        gamma_sum = 0.0
+        for k in range(n_topics):
+            gamma_sum += gamma[d, k]
+        psi_sum = digamma(gamma_sum)
+        bound = prior_norm - math.lgamma(gamma_sum) + word_bound
+        for k in range(n_topics):
+            g = gamma[d, k]
+            bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
+        doc_bound[d] = bound
+    if want_sstats:
+        sstats = _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta)
+    else:
+        sstats = np.zeros((0, 0))
+    return gamma, sstats, doc_bound, n_iter

@@ -1,0 +1,13 @@
+"""Errors a user can act on. The CLI prints their message as one line and exits non-zero."""
+
+
+class LdaemError(Exception):
+    """Base of the errors ldaem reports to a user without a traceback."""
+
+
+class CorpusError(LdaemError, ValueError):
+    """A corpus file is missing, malformed or undecodable; the message names the file and line."""
+
+
+class ModelFileError(LdaemError, ValueError):
+    """A model file is missing, corrupt, foreign, or does not fit the data it is applied to."""

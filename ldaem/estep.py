@@ -1,0 +1,50 @@
+"""The one E-step entry point: batch EM, online EM, inference and the Dask backend all call it."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ldaem import _kernels
+
+
+@dataclass(frozen=True)
+class EStepResult:
+    """What the E-step of a batch yields; every field but gamma and n_iter is additive over batches."""
+
+    gamma: np.ndarray       # D x K variational Dirichlet parameters
+    sstats: np.ndarray      # V x K expected topic-word counts sum_d n_dw phi_dwk (word-major)
+    doc_bound: np.ndarray   # D: each document's ELBO term L_d
+    n_iter: np.ndarray      # D: inner iterations each document took
+
+
+def initial_gamma(X, alpha):
+    """gamma_dk = alpha_k + N_d / K, the usual starting point (DESIGN.md, E-step)."""
+    doc_lengths = np.asarray(X.sum(axis=1)).ravel()
+    return alpha[None, :] + doc_lengths[:, None] / alpha.shape[0]
+
+
+def as_csr_counts(X):
+    """X as CSR with int64 indices and float64 counts, the layout the kernels read."""
+    X = sp.csr_matrix(X)
+    return sp.csr_matrix(
+        (X.data.astype(np.float64, copy=False), X.indices.astype(np.int64, copy=False),
+         X.indptr.astype(np.int64, copy=False)), shape=X.shape)
+
+
+def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True):
+    """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
+
+    exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
+    alpha: K; gamma: D x K warm start (default alpha + N_d / K). Converges each document until
+    the mean absolute change of gamma_d is below tol, or max_iter inner iterations.
+    """
+    X = as_csr_counts(X)
+    alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    if gamma is None:
+        gamma = initial_gamma(X, alpha)
+    gamma, sstats, doc_bound, n_iter = _kernels.e_step(
+        X.indptr, X.indices, X.data, np.ascontiguousarray(exp_elog_beta, dtype=np.float64),
+        alpha, np.ascontiguousarray(gamma, dtype=np.float64), int(max_iter), float(tol),
+        bool(want_sstats))
+    return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)

@@ -1,0 +1,33 @@
+"""Writing output files atomically: a crash or a full disk never leaves a truncated file behind."""
+
+import contextlib
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode="w", encoding="utf-8"):
+    """Open a temporary file beside path for writing; rename it onto path only if the block succeeds."""
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding, "newline": ""})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def open_binary(path):
+    """Open a file for reading bytes, decompressing it on the fly if its name ends in .gz."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")
+    return open(path, "rb")

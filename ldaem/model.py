@@ -1,0 +1,125 @@
+"""The model file (DESIGN.md, "Contracts"): an .npz of plain arrays that loads without pickle.
+
+This module imports numpy only, so that `ldaem topics` answers without compiling anything.
+"""
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ldaem.errors import ModelFileError
+from ldaem.fileio import atomic_output
+
+FORMAT_VERSION = 1
+_ARRAYS = ("format_version", "topic_word", "alpha", "eta", "vocab", "elbo_trace", "topic_tokens",
+           "settings")
+
+
+@dataclass(frozen=True)
+class TopicModel:
+    """A fitted LDA model, as stored on disk.
+
+    topic_word: K x V, beta (rows on the simplex) when eta is None, else the variational lambda;
+    alpha: K; eta: the topic-word smoothing prior or None; vocab: V terms; elbo_trace: the ELBO of
+    every EM iteration; topic_tokens: K expected token counts per topic in the training corpus;
+    settings: how the model was fitted (JSON-serialisable).
+    """
+
+    topic_word: np.ndarray
+    alpha: np.ndarray
+    eta: float | None
+    vocab: np.ndarray
+    elbo_trace: np.ndarray
+    topic_tokens: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_topics(self):
+        return self.topic_word.shape[0]
+
+    def topic_word_distribution(self):
+        """K x V topic-word probabilities: beta, or the mean of Dir(lambda_k) when smoothed."""
+        return self.topic_word / self.topic_word.sum(axis=1, keepdims=True)
+
+    def top_words(self, n_words):
+        """For each topic, its n_words most probable terms as (term, probability) pairs."""
+        distribution = self.topic_word_distribution()
+        n_words = min(n_words, distribution.shape[1])
+        top = np.argsort(-distribution, axis=1, kind="stable")[:, :n_words]
+        return [[(str(self.vocab[w]), float(distribution[k, w])) for w in top[k]]
+                for k in range(self.n_topics)]
+
+    def topic_shares(self):
+        """Each topic's share of the training tokens."""
+        return self.topic_tokens / self.topic_tokens.sum()
+
+
+def save_model(path, model):
+    """Write model to path (.npz) atomically."""
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION),
+        "topic_word": np.asarray(model.topic_word, dtype=np.float64),
+        "alpha": np.asarray(model.alpha, dtype=np.float64),
+        "eta": np.array(np.nan if model.eta is None else model.eta, dtype=np.float64),
+        "vocab": np.asarray(model.vocab, dtype=str),
+        "elbo_trace": np.asarray(model.elbo_trace, dtype=np.float64),
+        "topic_tokens": np.asarray(model.topic_tokens, dtype=np.float64),
+        "settings": np.array(json.dumps(model.settings, sort_keys=True)),
+    }
+    with atomic_output(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def load_model(path):
+    """Read and validate a model file; any problem is a ModelFileError naming the file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [name for name in _ARRAYS if name not in npz.files]
+            if missing:
+                raise ModelFileError(f"{path}: not an ldaem model file (no {', '.join(missing)})")
+            arrays = {name: npz[name] for name in _ARRAYS}
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except ModelFileError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise ModelFileError(f"{path}: holds pickled objects, which ldaem refuses to load") from None
+        raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
+    return _validated(path, arrays)
+
+
+def _validated(path, arrays):
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version}, this ldaem reads {FORMAT_VERSION}")
+    topic_word, alpha, vocab = arrays["topic_word"], arrays["alpha"], arrays["vocab"]
+    if topic_word.ndim != 2 or topic_word.shape[0] < 1:
+        raise ModelFileError(f"{path}: topic_word must be a K x V array, has shape {topic_word.shape}")
+    n_topics, n_words = topic_word.shape
+    if alpha.shape != (n_topics,):
+        raise ModelFileError(f"{path}: alpha has shape {alpha.shape}, expected ({n_topics},)")
+    if vocab.shape != (n_words,):
+        raise ModelFileError(f"{path}: vocabulary has {vocab.size} terms, topics have {n_words} columns")
+    if arrays["topic_tokens"].shape != (n_topics,):
+        raise ModelFileError(f"{path}: topic_tokens has shape {arrays['topic_tokens'].shape}")
+    for name in ("topic_word", "alpha"):
+        values = arrays[name]
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise ModelFileError(f"{path}: {name} must be finite and positive")
+    eta = float(arrays["eta"])
+    if eta == eta and not eta > 0:
+        raise ModelFileError(f"{path}: eta must be positive, is {eta}")
+    if eta != eta and not np.allclose(topic_word.sum(axis=1), 1.0, atol=1e-6):
+        raise ModelFileError(f"{path}: topic-word rows do not sum to one")
+    try:
+        settings = json.loads(str(arrays["settings"]))
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: settings are not valid JSON ({e})") from None
+    return TopicModel(
+        topic_word=topic_word, alpha=alpha, eta=None if eta != eta else eta, vocab=vocab,
+        elbo_trace=arrays["elbo_trace"], topic_tokens=arrays["topic_tokens"], settings=settings)

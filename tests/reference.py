@@ -1,0 +1,49 @@
+"""Slow, obviously-correct numpy versions of the kernels' mathematics (Blei, Ng & Jordan 2003)."""
+
+import numpy as np
+from scipy.special import digamma, gammaln
+
+
+def e_step(X, beta, alpha, gamma0, max_iter, tol):
+    """Mean-field E-step document by document, storing phi explicitly (beta: K x V).
+
+    Returns (gamma, sstats K x V, doc_bound): the ELBO of each document is the textbook sum of
+    expectations (Blei et al. 2003, eq. 15) at gamma and the phi optimal for it.
+    """
+    X = np.asarray(X.todense()) if hasattr(X, "todense") else np.asarray(X)
+    n_topics = beta.shape[0]
+    gamma = np.array(gamma0, dtype=float)
+    sstats = np.zeros_like(beta)
+    doc_bound = np.zeros(X.shape[0])
+    for d in range(X.shape[0]):
+        words = np.flatnonzero(X[d])
+        n = X[d, words]
+        for _ in range(max_iter):
+            phi = optimal_phi(gamma[d], beta[:, words])
+            new = alpha + phi @ n
+            change = np.abs(new - gamma[d]).mean()
+            gamma[d] = new
+            if change < tol:
+                break
+        phi = optimal_phi(gamma[d], beta[:, words])
+        sstats[:, words] += phi * n
+        doc_bound[d] = document_elbo(n, phi, gamma[d], alpha, np.log(beta[:, words]))
+    return gamma, sstats, doc_bound
+
+
+def optimal_phi(gamma_d, beta_words):
+    """phi_wk proportional to beta_kw exp(E[log theta_k]), K x W, columns on the simplex."""
+    elog_theta = digamma(gamma_d) - digamma(gamma_d.sum())
+    phi = beta_words * np.exp(elog_theta)[:, None]
+    return phi / phi.sum(axis=0)
+
+
+def document_elbo(n, phi, gamma_d, alpha, log_beta_words):
+    """E[log p(theta|alpha)] + E[log p(z|theta)] + E[log p(w|z,beta)] - E[log q(theta)] - E[log q(z)]."""
+    elog_theta = digamma(gamma_d) - digamma(gamma_d.sum())
+    log_phi = np.log(np.where(phi > 0, phi, 1.0))
+    return (gammaln(alpha.sum()) - gammaln(alpha).sum() + ((alpha - 1) * elog_theta).sum()
+            + (n * (phi * elog_theta[:, None]).sum(axis=0)).sum()
+            + (n * (phi * log_beta_words).sum(axis=0)).sum()
+            - gammaln(gamma_d.sum()) + gammaln(gamma_d).sum() - ((gamma_d - 1) * elog_theta).sum()
+            - (n * (phi * log_phi).sum(axis=0)).sum())

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import integrate
+from scipy.special import digamma, gammaln
+
+from ldaem import _kernels
+from ldaem.estep import e_step, initial_gamma
+from tests import reference
+
+
+def random_problem(seed, n_docs=12, n_words=30, n_topics=4, empty_doc=True):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n_docs, n_words, density=0.3, random_state=seed, format="csr",
+                  data_rvs=lambda size: rng.integers(1, 6, size))
+    if empty_doc:
+        X = sp.vstack([X, sp.csr_matrix((1, n_words))]).tocsr()
+    beta = rng.dirichlet(np.full(n_words, 0.5), size=n_topics)
+    alpha = rng.uniform(0.05, 1.0, n_topics)
+    return X, beta, alpha
+
+
+def test_digamma_matches_scipy():
+    x = np.concatenate([np.logspace(-8, 6, 2000), np.linspace(0.5, 12, 1000)])
+    ours = np.array([_kernels.digamma(v) for v in x])
+    np.testing.assert_allclose(ours, digamma(x), rtol=1e-13, atol=1e-13)
+
+
+def test_dirichlet_helpers_match_numpy():
+    gamma = np.random.default_rng(0).uniform(0.01, 50, (20, 7))
+    np.testing.assert_allclose(_kernels.dirichlet_expectation_sum(gamma),
+                               (digamma(gamma) - digamma(gamma.sum(1))[:, None]).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(_kernels.log_dirichlet_normaliser(gamma),
+                               gammaln(gamma.sum(1)) - gammaln(gamma).sum(1), rtol=1e-12)
+    out = np.empty(7)
+    _kernels.exp_dirichlet_expectation(gamma[3], out)
+    np.testing.assert_allclose(out, np.exp(digamma(gamma[3]) - digamma(gamma[3].sum())), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("max_iter,tol", [(1, 0.0), (7, 0.0), (100, 1e-6)])
+def test_e_step_matches_numpy_reference(seed, max_iter, tol):
+    X, beta, alpha = random_problem(seed)
+    gamma0 = initial_gamma(X, alpha)
+    ours = e_step(X, beta.T, alpha, gamma0, max_iter=max_iter, tol=tol)
+    gamma, sstats, doc_bound = reference.e_step(X, beta, alpha, gamma0, max_iter, tol)
+    np.testing.assert_allclose(ours.gamma, gamma, rtol=1e-11)
+    np.testing.assert_allclose(ours.sstats, sstats.T, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=1e-10, atol=1e-10)
+    assert abs(ours.doc_bound[-1]) < 1e-12   # an empty document has probability one
+    np.testing.assert_allclose(ours.gamma[-1], alpha)
+
+
+def test_sstats_preserve_token_counts():
+    X, beta, alpha = random_problem(3, n_docs=40, n_words=50, n_topics=6)
+    result = e_step(X, beta.T, alpha)
+    np.testing.assert_allclose(result.sstats.sum(axis=1), np.asarray(X.sum(axis=0)).ravel(), rtol=1e-12)
+    np.testing.assert_allclose(result.gamma.sum(axis=1) - alpha.sum(),
+                               np.asarray(X.sum(axis=1)).ravel(), rtol=1e-12)
+
+
+def test_e_step_does_not_depend_on_thread_count():
+    import numba
+    X, beta, alpha = random_problem(4, n_docs=300, n_words=80, n_topics=5)
+    numba.set_num_threads(1)
+    one = e_step(X, beta.T, alpha)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    many = e_step(X, beta.T, alpha)
+    for field in ("gamma", "sstats", "doc_bound"):
+        assert np.array_equal(getattr(one, field), getattr(many, field))
+
+
+def exact_log_likelihood_two_topics(counts, beta, alpha):
+    """log p(w | alpha, beta) of one document for K=2, by quadrature over theta_1 in (0, 1)."""
+    words = np.repeat(np.arange(counts.size), counts)
+    log_norm = gammaln(alpha.sum()) - gammaln(alpha).sum()
+
+    def integrand(t):
+        prior = np.exp(log_norm + (alpha[0] - 1) * np.log(t) + (alpha[1] - 1) * np.log1p(-t))
+        return prior * np.prod(t * beta[0, words] + (1 - t) * beta[1, words])
+
+    value, _ = integrate.quad(integrand, 0, 1, epsabs=0, epsrel=1e-12, limit=200,
+                              points=[1e-6, 1e-3, 0.5, 1 - 1e-3])
+    return np.log(value)
+
+
+def test_elbo_is_below_the_exact_log_likelihood():
+    """K=2, V=3: the ELBO bounds log p(w) from below, and tightly for a converged E-step."""
+    beta = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    alpha = np.array([0.8, 1.5])
+    docs = np.array([[3, 1, 0], [0, 2, 4], [1, 1, 1], [5, 0, 0], [0, 0, 0]])
+    result = e_step(sp.csr_matrix(docs.astype(float)), beta.T, alpha, max_iter=1000, tol=1e-12)
+    exact = np.array([exact_log_likelihood_two_topics(d, beta, alpha) for d in docs])
+    assert np.all(result.doc_bound <= exact + 1e-9)
+    assert np.all(exact - result.doc_bound < 0.5)
+    assert abs(result.doc_bound[-1]) < 1e-12 and abs(exact[-1]) < 1e-12
