@@ -92,7 +92,9 @@ def main():
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
                    "Newton-Raphson, as lda-c), 'asymmetric' (one per topic), or a fixed number.")
 @click.option("--alpha-init", type=click.FloatRange(min=0, min_open=True),
-              help="Starting alpha when it is estimated (default 1/K).")
+              help="Starting alpha when it is estimated (default 0.5).")
+@click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
+              help="EM iterations before alpha is first estimated.")
 @click.option("--eta", type=click.FloatRange(min=0, min_open=True),
               help="Smooth the topics with a Dirichlet(eta) prior (default: maximum likelihood).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
@@ -114,7 +116,8 @@ def main():
 @click.option("--max-features", type=click.IntRange(min=1), help="Raw text: keep only the most frequent terms.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
-def fit(corpus, corpus_format, vocab, encoding, n_topics, output, alpha, alpha_init, eta, max_iter,
+def fit(corpus, corpus_format, vocab, encoding, n_topics, output, alpha, alpha_init, alpha_burn_in,
+        eta, max_iter,
         tol, doc_max_iter, doc_tol, seed, threads, stop_words, min_df, max_df, max_features, quiet):
     """Fit K topics to CORPUS by variational EM and write the model.
 
@@ -140,7 +143,8 @@ def fit(corpus, corpus_format, vocab, encoding, n_topics, output, alpha, alpha_i
     seed = secrets.randbelow(2**31) if seed is None else seed
     logger = _IterationLogger(say, max_iter, tol, data.n_tokens)
     lda = LDA(n_components=n_topics, doc_topic_prior=fixed_alpha or alpha_init,
-              doc_topic_prior_update=prior_update, topic_word_prior=eta, max_iter=max_iter,
+              doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=alpha_burn_in,
+              topic_word_prior=eta, max_iter=max_iter,
               tol=tol, max_doc_update_iter=doc_max_iter, mean_change_tol=doc_tol,
               random_state=seed, n_jobs=threads, callback=logger)
     lda.fit(data.X)

@@ -7,6 +7,9 @@ from scipy.special import digamma, gammaln, polygamma
 # a new document with such a word stays finite (lda-c floors log beta at -100 for the same reason).
 MIN_TOPIC_WORD = 1e-100
 
+# A Newton step that does not improve the objective is halved at most this often.
+_MAX_HALVINGS = 60
+
 
 def topics_from_sstats(sstats):
     """beta_kw proportional to sum_d n_dw phi_dwk (maximum likelihood), word-major V x K."""
@@ -43,12 +46,12 @@ def update_symmetric_prior(value, elog_sum, n_docs, n_topics, max_iter=100, tol=
         grad_log = grad * a
         hess_log = hess * a * a + grad_log
         step = -grad_log / hess_log if hess_log < 0 else np.sign(grad_log)
-        while True:
+        for _ in range(_MAX_HALVINGS):
             candidate = objective(np.exp(log_a + step))
-            if candidate >= current or abs(step) < 1e-12:
+            if candidate >= current:
                 break
             step /= 2.0
-        if candidate < current:
+        else:
             break
         log_a += step
         current = candidate
@@ -71,18 +74,16 @@ def update_asymmetric_prior(alpha, elog_sum, n_docs, max_iter=100, tol=1e-10):
         z = n_docs * polygamma(1, alpha.sum())
         b = (grad / q).sum() / (1.0 / z + (1.0 / q).sum())
         step = (grad - b) / q
-        scale = 1.0
-        while True:
-            candidate_alpha = alpha - scale * step
+        for halving in range(_MAX_HALVINGS):
+            candidate_alpha = alpha - 0.5 ** halving * step
             if np.all(candidate_alpha > 0):
                 candidate = dirichlet_log_likelihood(candidate_alpha, elog_sum, n_docs)
                 if candidate >= current:
                     break
-            scale /= 2.0
-            if scale < 1e-12:
-                return alpha
+        else:
+            break
         alpha = candidate_alpha
         current = candidate
-        if np.max(np.abs(scale * step)) < tol * max(1.0, alpha.max()):
+        if np.max(np.abs(0.5 ** halving * step)) < tol * max(1.0, alpha.max()):
             break
     return alpha

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import clone
+
+from ldaem import LDA
+from tests.conftest import generate_lda_corpus
+
+
+def assert_monotone(elbo_trace):
+    steps = np.diff(elbo_trace)
+    assert np.all(steps >= -1e-10 * np.abs(elbo_trace[1:])), steps.min()
+
+
+def matched_cosines(found, truth):
+    """Cosine similarity of each true topic with the found topic matched to it one to one."""
+    found = found / np.linalg.norm(found, axis=1, keepdims=True)
+    truth = truth / np.linalg.norm(truth, axis=1, keepdims=True)
+    similarity = truth @ found.T
+    rows, cols = linear_sum_assignment(-similarity)
+    return similarity[rows, cols]
+
+
+@pytest.mark.parametrize("n_topics,alpha", [(5, 0.2), (8, 0.5)])
+def test_recovers_topics_of_the_generative_process(n_topics, alpha):
+    X, beta, _ = generate_lda_corpus(n_topics, n_words=20 * n_topics, n_docs=800, doc_length=120,
+                                     alpha=alpha, seed=n_topics)
+    lda = LDA(n_topics, random_state=0, max_iter=200, tol=1e-6).fit(X)
+    assert matched_cosines(lda.topic_word_, beta).mean() >= 0.95
+    assert_monotone(lda.elbo_trace_)
+    assert alpha / 2 < lda.doc_topic_prior_[0] < alpha * 2   # variational EM overestimates alpha a little
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"doc_topic_prior_update": "asymmetric"},
+    {"topic_word_prior": 0.05},
+    {"doc_topic_prior": 0.5, "doc_topic_prior_update": "fixed"},
+])
+def test_elbo_never_decreases_on_a_real_corpus(reuters, params):
+    lda = LDA(10, random_state=0, max_iter=40, tol=0, **params).fit(reuters.X)
+    assert lda.n_iter_ == 40
+    assert_monotone(lda.elbo_trace_)
+    assert lda.elbo_trace_[-1] > lda.elbo_trace_[0]
+
+
+def test_converges_on_ap_to_a_tight_bound(ap):
+    lda = LDA(20, random_state=0).fit(ap.X)
+    assert_monotone(lda.elbo_trace_)
+    assert lda.iterations_[-1].relative_change < 1e-4 or lda.n_iter_ == lda.max_iter
+    assert lda.bound_ / ap.n_tokens > -7.65   # lda-c reaches -7.62 (../shared/corpora/README.md)
+
+
+def test_same_seed_same_model_whatever_the_thread_count(reuters):
+    runs = [LDA(6, random_state=3, max_iter=8, n_jobs=n).fit(reuters.X) for n in (1, 2, 2)]
+    for other in runs[1:]:
+        assert np.array_equal(runs[0].components_, other.components_)
+        assert np.array_equal(runs[0].elbo_trace_, other.elbo_trace_)
+    different = LDA(6, random_state=4, max_iter=8).fit(reuters.X)
+    assert not np.array_equal(runs[0].components_, different.components_)
+
+
+def test_fitted_attributes(reuters):
+    lda = LDA(7, random_state=0, max_iter=5).fit(reuters.X)
+    n_words = reuters.X.shape[1]
+    assert lda.components_.shape == lda.topic_word_.shape == (7, n_words)
+    np.testing.assert_allclose(lda.topic_word_.sum(axis=1), 1.0)
+    assert lda.doc_topic_prior_.shape == (7,) and np.all(lda.doc_topic_prior_ > 0)
+    assert lda.n_iter_ == len(lda.iterations_) == lda.elbo_trace_.size
+    assert lda.bound_ == lda.elbo_trace_[-1]
+    np.testing.assert_allclose(lda.topic_tokens_.sum(), reuters.n_tokens, rtol=1e-10)
+
+
+def test_transform_of_training_documents_matches_the_fit():
+    X, beta, theta = generate_lda_corpus(4, 80, 300, 200, 0.3, seed=11)
+    lda = LDA(4, random_state=1, max_iter=100).fit(X)
+    proportions = lda.transform(X)
+    np.testing.assert_allclose(proportions.sum(axis=1), 1.0)
+    order = linear_sum_assignment(-(beta @ lda.topic_word_.T))[1]
+    assert np.abs(proportions[:, order] - theta).mean() < 0.05
+
+
+def test_empty_documents_get_the_prior_proportions(reuters):
+    lda = LDA(5, random_state=0, max_iter=5, doc_topic_prior_update="asymmetric").fit(reuters.X)
+    X = sp.vstack([reuters.X[:3], sp.csr_matrix((2, reuters.X.shape[1]))]).tocsr()
+    doc_topic, doc_bound = lda.infer(X)
+    prior = lda.doc_topic_prior_ / lda.doc_topic_prior_.sum()
+    np.testing.assert_allclose(doc_topic[3:], [prior, prior])
+    np.testing.assert_allclose(doc_bound[3:], 0.0, atol=1e-12)
+
+
+def test_score_and_perplexity_agree(reuters):
+    train, test = reuters.X[:300], reuters.X[300:]
+    lda = LDA(8, random_state=0, max_iter=20).fit(train)
+    n_tokens = test.sum()
+    assert lda.perplexity(test) == pytest.approx(np.exp(-lda.score(test) / n_tokens))
+    assert lda.score(train) / train.sum() > lda.score(test) / n_tokens
+
+
+def test_dense_input_gives_the_same_model(reuters):
+    X = reuters.X[:60]
+    sparse = LDA(3, random_state=0, max_iter=4).fit(X)
+    dense = LDA(3, random_state=0, max_iter=4).fit(X.toarray())
+    np.testing.assert_array_equal(sparse.components_, dense.components_)
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"n_components": 0}, "n_components must be an integer >= 1"),
+    ({"doc_topic_prior": -1.0}, "doc_topic_prior must be a positive number"),
+    ({"doc_topic_prior_update": "sometimes"}, "doc_topic_prior_update must be 'symmetric'"),
+    ({"tol": -1}, "tol must be a number >= 0"),
+    ({"n_jobs": 0}, "n_jobs must be None, -1 or an integer >= 1"),
+])
+def test_bad_parameters_are_refused(reuters, params, message):
+    with pytest.raises(ValueError, match=message):
+        LDA(**params).fit(reuters.X)
+
+
+def test_bad_input_is_refused(reuters):
+    lda = LDA(3, max_iter=2, random_state=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        lda.fit(-reuters.X)
+    bad = reuters.X.copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lda.fit(bad)
+    lda.fit(reuters.X)
+    with pytest.raises(ValueError, match="features"):
+        lda.transform(reuters.X[:, :100])
+
+
+def test_follows_scikit_learn_conventions(reuters):
+    lda = LDA(4, random_state=0, max_iter=3)
+    assert clone(lda).get_params() == lda.get_params()
+    assert not hasattr(lda, "components_")
+    with pytest.raises(Exception, match="not fitted"):
+        lda.transform(reuters.X)
+    lda.set_params(n_components=5)
+    assert lda.fit(reuters.X).transform(reuters.X).shape == (reuters.X.shape[0], 5)
+    assert lda.fit_transform(reuters.X).shape == (reuters.X.shape[0], 5)
+
+
+def test_model_round_trip_keeps_inference(reuters, tmp_path):
+    from ldaem.lda import LDA as Estimator
+    from ldaem.model import load_model, save_model
+    lda = Estimator(5, random_state=0, max_iter=5).fit(reuters.X)
+    save_model(tmp_path / "m.npz", lda.to_model(reuters.vocab, {"seed": 0}))
+    restored = Estimator.from_model(load_model(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(restored.transform(reuters.X), lda.transform(reuters.X))
