@@ -4,8 +4,11 @@ This module imports numpy only, so that `ldaem topics` answers without compiling
 """
 
 import json
+import math
 import zipfile
+import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -75,6 +78,10 @@ def save_model(path, model):
 def load_model(path):
     """Read and validate a model file; any problem is a ModelFileError naming the file."""
     try:
+        if not Path(path).exists():
+            raise FileNotFoundError(path)
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path}: not a readable .npz model file (not a zip archive)")
         with np.load(path, allow_pickle=False) as npz:
             missing = [name for name in _ARRAYS if name not in npz.files]
             if missing:
@@ -88,13 +95,20 @@ def load_model(path):
         if "allow_pickle" in str(e):
             raise ModelFileError(f"{path}: holds pickled objects, which ldaem refuses to load") from None
         raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
     return _validated(path, arrays)
 
 
+def _scalar(path, arrays, name, kinds):
+    value = arrays[name]
+    if value.shape != () or value.dtype.kind not in kinds:
+        raise ModelFileError(f"{path}: {name} must be a single number, is {value.dtype} {value.shape}")
+    return value.item()
+
+
 def _validated(path, arrays):
-    version = int(arrays["format_version"])
+    version = _scalar(path, arrays, "format_version", "iu")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version}, this ldaem reads {FORMAT_VERSION}")
     topic_word, alpha, vocab = arrays["topic_word"], arrays["alpha"], arrays["vocab"]
@@ -111,9 +125,9 @@ def _validated(path, arrays):
         values = arrays[name]
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
             raise ModelFileError(f"{path}: {name} must be finite and positive")
-    eta = float(arrays["eta"])
-    if eta == eta and not eta > 0:
-        raise ModelFileError(f"{path}: eta must be positive, is {eta}")
+    eta = float(_scalar(path, arrays, "eta", "f"))
+    if eta == eta and not (math.isfinite(eta) and eta > 0):
+        raise ModelFileError(f"{path}: eta must be finite and positive, is {eta}")
     if eta != eta and not np.allclose(topic_word.sum(axis=1), 1.0, atol=1e-6):
         raise ModelFileError(f"{path}: topic-word rows do not sum to one")
     try:

@@ -12,9 +12,12 @@ _MAX_HALVINGS = 60
 
 
 def topics_from_sstats(sstats):
-    """beta_kw proportional to sum_d n_dw phi_dwk (maximum likelihood), word-major V x K."""
+    """beta_kw proportional to sum_d n_dw phi_dwk (maximum likelihood), word-major V x K.
+
+    A topic that no token is assigned to becomes uniform.
+    """
     totals = sstats.sum(axis=0)
-    beta = sstats / np.where(totals > 0, totals, 1.0)[None, :]
+    beta = np.where(totals > 0, sstats / np.where(totals > 0, totals, 1.0), 1.0 / sstats.shape[0])
     return np.maximum(beta, MIN_TOPIC_WORD)
 
 

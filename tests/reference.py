@@ -7,6 +7,8 @@ from scipy.special import digamma, gammaln
 def e_step(X, beta, alpha, gamma0, max_iter, tol):
     """Mean-field E-step document by document, storing phi explicitly (beta: K x V).
 
+    Each iteration computes the phi optimal for gamma and the gamma optimal for that phi; once
+    gamma would change by less than tol (mean absolute), the current gamma and its phi are kept.
     Returns (gamma, sstats K x V, doc_bound): the ELBO of each document is the textbook sum of
     expectations (Blei et al. 2003, eq. 15) at gamma and the phi optimal for it.
     """
@@ -21,11 +23,11 @@ def e_step(X, beta, alpha, gamma0, max_iter, tol):
         for _ in range(max_iter):
             phi = optimal_phi(gamma[d], beta[:, words])
             new = alpha + phi @ n
-            change = np.abs(new - gamma[d]).mean()
+            if np.abs(new - gamma[d]).mean() < tol:
+                break      # converged: keep gamma, whose optimal phi is at hand
             gamma[d] = new
-            if change < tol:
-                break
-        phi = optimal_phi(gamma[d], beta[:, words])
+        else:
+            phi = optimal_phi(gamma[d], beta[:, words])
         sstats[:, words] += phi * n
         doc_bound[d] = document_elbo(n, phi, gamma[d], alpha, np.log(beta[:, words]))
     return gamma, sstats, doc_bound
