@@ -22,5 +22,12 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/run.py
+
 clean:
 	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache
