@@ -5,16 +5,17 @@ import numbers
 import time
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import digamma, gammaln
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ldaem import _kernels, mstep
-from ldaem.estep import as_csr_counts, e_step, initial_gamma
+from ldaem import _kernels, mstep, online
+from ldaem.distributed import InProcessEStep
+from ldaem.distributed import numba_threads as _numba_threads
+from ldaem.estep import as_csr_counts, e_step
 from ldaem.model import TopicModel
 
 
@@ -28,6 +29,10 @@ def _is_positive_real_or_none(v):
 
 def _is_nonnegative_real(v):
     return isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0
+
+
+def _is_scheduler(v):
+    return v is None or isinstance(v, str) or callable(getattr(v, "submit", None))
 
 
 # One table of parameter rules, checked by fit (STYLE.md): name -> (test, what it must be).
@@ -46,6 +51,13 @@ _PARAMETER_RULES = {
                      "None, an integer >= 0 or a numpy RandomState"),
     "n_jobs": (lambda v: v is None or v == -1 or _is_int(1)(v), "None, -1 or an integer >= 1"),
     "callback": (lambda v: v is None or callable(v), "None or a callable"),
+    "learning_method": (lambda v: v in ("batch", "online"), "'batch' or 'online'"),
+    "batch_size": (_is_int(1), "an integer >= 1"),
+    "learning_offset": (_is_nonnegative_real, "a number >= 0"),
+    "learning_decay": (lambda v: _is_nonnegative_real(v) and 0.5 < v <= 1, "a number in (0.5, 1]"),
+    "total_samples": (_is_positive_real_or_none, "a positive number or None (the documents of X)"),
+    "scheduler": (_is_scheduler, "None, a dask.distributed Client or a scheduler address"),
+    "n_partitions": (lambda v: v is None or _is_int(1)(v), "None or an integer >= 1"),
 }
 
 
@@ -68,21 +80,20 @@ class IterationRecord:
     mean_doc_iter: float     # inner E-step iterations per document
 
 
-@contextlib.contextmanager
-def _numba_threads(n_jobs):
-    """Run the block with n_jobs numba threads (None or -1: all of them)."""
-    available = numba.config.NUMBA_NUM_THREADS
-    wanted = available if n_jobs in (None, -1) else min(n_jobs, available)
-    before = numba.get_num_threads()
-    numba.set_num_threads(wanted)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
+@dataclass(frozen=True)
+class MinibatchRecord(IterationRecord):
+    """One update of online EM. iteration counts updates (t); elbo is the minibatch's estimate of
+    the corpus ELBO, (D / |B|) sum_{d in B} L_d + the topic term, and elbo_per_token divides it by
+    (D / |B|) tokens of B; relative_change compares it with the previous update's estimate."""
+
+    epoch: int               # pass over the data (fit), or call of partial_fit, that made the update
+    rho: float               # the step size rho_t
+    batch_docs: int          # |B|
 
 
 class LDA(TransformerMixin, BaseEstimator):
-    """Latent Dirichlet allocation fitted by batch variational EM (Blei, Ng & Jordan 2003).
+    """Latent Dirichlet allocation fitted by variational EM (Blei, Ng & Jordan 2003), batch or
+    online (Hoffman, Blei & Bach 2010).
 
     Parameters
     ----------
@@ -95,11 +106,31 @@ class LDA(TransformerMixin, BaseEstimator):
         separate while documents may still mix them (as MALLET's optimize-burn-in).
     topic_word_prior : eta. None fits the topics by maximum likelihood; a number smooths them
         with a Dirichlet(eta) prior and a variational Dirichlet posterior (components_ = lambda).
-    max_iter, tol : EM stops after max_iter iterations or when the relative ELBO change is below tol.
+        Online EM needs smoothed topics: there None means 1 / n_components.
+    max_iter, tol : batch EM stops after max_iter iterations or when the relative ELBO change is
+        below tol. Online EM makes max_iter passes over X (tol is not used).
     max_doc_update_iter, mean_change_tol : per-document E-step limits (mean absolute change of gamma).
     random_state : seed of the random initial topics.
-    n_jobs : threads of the E-step (None or -1: all cores).
-    callback : called with an IterationRecord after every EM iteration.
+    n_jobs : threads of the E-step (None or -1: all cores). With a scheduler, the threads of each
+        partition's task on its worker (None: 1, as Dask runs a task per worker thread).
+    callback : called with an IterationRecord after every EM iteration (a MinibatchRecord after
+        every online update).
+    learning_method : 'batch' (variational EM over all of X each iteration) or 'online'
+        (stochastic variational EM, DESIGN.md "Stochastic variational EM": one update of the topics
+        per minibatch, lambda <- (1 - rho_t) lambda + rho_t (eta + (D / |B|) ss_B)). fit's online
+        passes take the minibatches in row order: shuffle the rows of X first if their order is not
+        random (e.g. sorted by date). partial_fit is always online.
+    batch_size : documents per minibatch |B| (online).
+    learning_offset, learning_decay : tau0 and kappa of rho_t = (tau0 + t)^(-kappa), t = 1, 2, ...
+        (online). alpha, unless fixed, takes a Newton step scaled by rho_t after every update
+        past the burn-in, which then counts updates rather than iterations.
+    total_samples : D, the size of the corpus the minibatches come from (online). None means the
+        documents of X in fit; partial_fit, which sees one chunk at a time, needs it.
+    scheduler : where batch EM's E-step runs: None in this process; a dask.distributed Client, or
+        a scheduler's address, partitions X across the cluster's workers once and keeps it there
+        (see ldaem.distributed.DaskEStep). The model equals the in-process one up to the order of
+        summation.
+    n_partitions : row blocks of X on the cluster; None means one per worker thread.
 
     Attributes
     ----------
@@ -108,11 +139,14 @@ class LDA(TransformerMixin, BaseEstimator):
     doc_topic_prior_ : K, the fitted alpha.
     n_iter_ : EM iterations run. bound_ : the last ELBO. elbo_trace_ : the ELBO of every iteration.
     iterations_ : the IterationRecord of every iteration. topic_tokens_ : expected training tokens per topic.
+    n_batch_iter_ : online updates made (the t of the next rho_t, less one).
     """
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update="symmetric",
                  doc_topic_prior_burn_in=10, topic_word_prior=None, max_iter=100, tol=1e-4, max_doc_update_iter=100,
-                 mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None):
+                 mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
+                 learning_method="batch", batch_size=1024, learning_offset=64.0, learning_decay=0.7,
+                 total_samples=None, scheduler=None, n_partitions=None):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.doc_topic_prior_update = doc_topic_prior_update
@@ -125,12 +159,28 @@ class LDA(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.callback = callback
+        self.learning_method = learning_method
+        self.batch_size = batch_size
+        self.learning_offset = learning_offset
+        self.learning_decay = learning_decay
+        self.total_samples = total_samples
+        self.scheduler = scheduler
+        self.n_partitions = n_partitions
+
+    def __sklearn_clone__(self):
+        """clone() copies every parameter but the scheduler: a Dask client is shared, not copied."""
+        params = self.get_params(deep=False)
+        scheduler = params.pop("scheduler")
+        return type(self)(**{name: clone(value, safe=False) for name, value in params.items()},
+                          scheduler=scheduler)
 
     def _validate_params(self):
         for name, (is_valid, expected) in _PARAMETER_RULES.items():
             value = getattr(self, name)
             if not is_valid(value):
                 raise ValueError(f"LDA parameter {name} must be {expected}, got {value!r}")
+        if self.learning_method == "online" and self.scheduler is not None:
+            raise ValueError("LDA parameter scheduler works with learning_method='batch' only")
 
     def _check_counts(self, X, reset):
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=reset)
@@ -139,24 +189,36 @@ class LDA(TransformerMixin, BaseEstimator):
             raise ValueError("document-term counts must be non-negative")
         return as_csr_counts(X)
 
+    def _start(self, n_words, topic_word_prior):
+        """Fresh fitted state: the initial alpha, eta, random topics and an empty log."""
+        initial_alpha = self.doc_topic_prior or DEFAULT_DOC_TOPIC_PRIOR
+        self.doc_topic_prior_ = np.full(self.n_components, float(initial_alpha))
+        self.topic_word_prior_ = topic_word_prior
+        self._init_topics(n_words, check_random_state(self.random_state))
+        self.iterations_ = []
+
     def _init_topics(self, n_words, rng):
         """Random topics, as lda-c's "random" start: each beta_k proportional to 1/V + uniform(0, 1)."""
         sstats = (1.0 / n_words + rng.random_sample((self.n_components, n_words))).T.copy()
-        if self.topic_word_prior is None:
+        if self.topic_word_prior_ is None:
             self._topic_word = mstep.topics_from_sstats(sstats)
         else:
-            self._topic_word = self.topic_word_prior + sstats * (100.0 / n_words)
+            self._topic_word = self.topic_word_prior_ + sstats * (100.0 / n_words)
         self._exp_elog_beta = self._exp_elog_beta_of(self._topic_word)
 
     def _exp_elog_beta_of(self, topic_word):
         """The E-step's word-major topic weights: beta itself, or exp(E[log beta]) under Dir(lambda)."""
-        if self.topic_word_prior is None:
+        if self.topic_word_prior_ is None:
             return topic_word
         return np.exp(digamma(topic_word) - digamma(topic_word.sum(axis=0))[None, :])
 
+    def _set_topics(self, topic_word):
+        self._topic_word = topic_word
+        self._exp_elog_beta = self._exp_elog_beta_of(topic_word)
+
     def _topic_bound(self):
         """sum_k E[log p(beta_k | eta)] - E[log q(beta_k | lambda_k)] (zero without smoothing)."""
-        eta = self.topic_word_prior
+        eta = self.topic_word_prior_
         if eta is None:
             return 0.0
         lam = self._topic_word
@@ -166,53 +228,49 @@ class LDA(TransformerMixin, BaseEstimator):
                      + ((eta - lam) * elog_beta).sum() + gammaln(lam).sum()
                      - gammaln(lam.sum(axis=0)).sum())
 
-    def _m_step(self, result, iteration):
-        if self.topic_word_prior is None:
-            self._topic_word = mstep.topics_from_sstats(result.sstats)
+    def _alpha_is_estimated(self, iteration, n_docs):
+        return (self.doc_topic_prior_update != "fixed" and n_docs > 0
+                and iteration > self.doc_topic_prior_burn_in)
+
+    def _m_step(self, totals, iteration):
+        """Topics and alpha from an E-step's EStepTotals (DESIGN.md, "M-step")."""
+        if self.topic_word_prior_ is None:
+            self._set_topics(mstep.topics_from_sstats(totals.sstats))
         else:
-            self._topic_word = self.topic_word_prior + result.sstats
-        self._exp_elog_beta = self._exp_elog_beta_of(self._topic_word)
-        n_docs = result.gamma.shape[0]
-        if (self.doc_topic_prior_update == "fixed" or n_docs == 0
-                or iteration <= self.doc_topic_prior_burn_in):
+            self._set_topics(self.topic_word_prior_ + totals.sstats)
+        if not self._alpha_is_estimated(iteration, totals.n_docs):
             return
-        elog_sum = _kernels.dirichlet_expectation_sum(result.gamma)
         if self.doc_topic_prior_update == "symmetric":
             value = mstep.update_symmetric_prior(
-                self.doc_topic_prior_[0], elog_sum.sum(), n_docs, self.n_components)
+                self.doc_topic_prior_[0], totals.elog_theta.sum(), totals.n_docs, self.n_components)
             self.doc_topic_prior_ = np.full(self.n_components, value)
         else:
-            self.doc_topic_prior_ = mstep.update_asymmetric_prior(self.doc_topic_prior_, elog_sum, n_docs)
+            self.doc_topic_prior_ = mstep.update_asymmetric_prior(
+                self.doc_topic_prior_, totals.elog_theta, totals.n_docs)
 
     def fit(self, X, y=None):
         """Fit topics to X, a D x V matrix of document-term counts (sparse or dense)."""
         self._validate_params()
         X = self._check_counts(X, reset=True)
+        if self.learning_method == "online":
+            return self._fit_online(X)
         n_docs, n_words = X.shape
         n_tokens = float(X.data.sum())
-        rng = check_random_state(self.random_state)
-        initial_alpha = self.doc_topic_prior or DEFAULT_DOC_TOPIC_PRIOR
-        self.doc_topic_prior_ = np.full(self.n_components, float(initial_alpha))
-        self.topic_word_prior_ = self.topic_word_prior
-        self._init_topics(n_words, rng)
-        gamma = initial_gamma(X, self.doc_topic_prior_)
-        self.iterations_ = []
-        with _numba_threads(self.n_jobs):
+        self._start(n_words, self.topic_word_prior)
+        with _numba_threads(self.n_jobs), self._e_step_runner(X) as run_e_step:
             for iteration in range(1, self.max_iter + 1):
                 start = time.perf_counter()
-                result = e_step(X, self._exp_elog_beta, self.doc_topic_prior_, gamma,
-                                self.max_doc_update_iter, self.mean_change_tol)
-                elbo = float(result.doc_bound.sum()) + self._topic_bound()
-                self.topic_tokens_ = result.sstats.sum(axis=0)
-                self._m_step(result, iteration)
-                gamma = result.gamma
+                totals = run_e_step(self._exp_elog_beta, self.doc_topic_prior_)
+                elbo = totals.doc_bound + self._topic_bound()
+                self.topic_tokens_ = totals.sstats.sum(axis=0)
+                self._m_step(totals, iteration)
                 previous = self.iterations_[-1].elbo if self.iterations_ else None
                 relative = np.nan if previous is None else (elbo - previous) / abs(previous)
                 record = IterationRecord(
                     iteration=iteration, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
                     relative_change=relative, alpha=float(self.doc_topic_prior_.mean()),
                     seconds=time.perf_counter() - start,
-                    mean_doc_iter=float(result.n_iter.mean()) if n_docs else 0.0)
+                    mean_doc_iter=totals.doc_iter / n_docs if n_docs else 0.0)
                 self.iterations_.append(record)
                 if self.callback is not None:
                     self.callback(record)
@@ -223,6 +281,112 @@ class LDA(TransformerMixin, BaseEstimator):
         self.elbo_trace_ = np.array([r.elbo for r in self.iterations_])
         self._set_public_topics()
         return self
+
+    @contextlib.contextmanager
+    def _e_step_runner(self, X):
+        """The batch E-step's runner (ldaem.distributed): in this process, or on the Dask
+        cluster of scheduler (a client made from an address is closed at the end)."""
+        with contextlib.ExitStack() as stack:
+            if self.scheduler is None:
+                runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol)
+            else:
+                from distributed import Client
+
+                from ldaem.distributed import DaskEStep
+                client = self.scheduler
+                if isinstance(client, str):
+                    client = stack.enter_context(Client(client))
+                n_partitions = self.n_partitions or sum(client.nthreads().values())
+                runner = DaskEStep.from_matrix(client, X, n_partitions, self.max_doc_update_iter,
+                                               self.mean_change_tol, n_threads=self.n_jobs or 1)
+            stack.callback(runner.close)
+            yield runner
+
+    def _fit_online(self, X):
+        """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
+        self._start(X.shape[1], self._online_topic_word_prior())
+        self.n_iter_ = self.n_batch_iter_ = 0
+        self.elbo_trace_ = np.empty(0)
+        total_samples = self.total_samples or X.shape[0]
+        with _numba_threads(self.n_jobs):
+            for _ in range(self.max_iter):
+                self._online_pass(X, total_samples)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One online EM update per minibatch (batch_size rows, in order) of X, a chunk of a
+        corpus of total_samples documents.
+
+        The first call starts from random topics; later calls, or a call on a model fitted or
+        loaded with smoothed topics, continue from the current ones. Feeding a corpus chunk by
+        chunk makes the same updates as a pass of fit with learning_method='online' when every
+        chunk but the last holds a multiple of batch_size documents. Chunks may come from disk
+        one at a time: nothing but the topics, alpha and the log is kept between calls.
+        """
+        self._validate_params()
+        if self.total_samples is None:
+            raise ValueError("partial_fit needs total_samples, the number of documents in the corpus")
+        continuing = hasattr(self, "components_")
+        if continuing and self.topic_word_prior_ is None:
+            raise ValueError("partial_fit continues only a model with smoothed topics "
+                             "(topic_word_prior); this one was fitted by maximum likelihood")
+        X = self._check_counts(X, reset=not continuing)
+        if not continuing:
+            self._start(X.shape[1], self._online_topic_word_prior())
+            self.n_iter_ = 0
+            self.elbo_trace_ = np.empty(0)
+        self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)
+        self.iterations_ = getattr(self, "iterations_", [])
+        with _numba_threads(self.n_jobs):
+            self._online_pass(X, self.total_samples)
+        return self
+
+    def _online_topic_word_prior(self):
+        return self.topic_word_prior if self.topic_word_prior is not None else 1.0 / self.n_components
+
+    def _online_pass(self, X, total_samples):
+        """One update per minibatch of X's rows, in order; then the public attributes."""
+        epoch = self.n_iter_ + 1
+        records = [self._online_update(X[start:start + self.batch_size], total_samples, epoch)
+                   for start in range(0, X.shape[0], self.batch_size)]
+        self.n_iter_ = epoch
+        if records:
+            self.bound_ = records[-1].elbo
+        self.elbo_trace_ = np.concatenate([self.elbo_trace_, [r.elbo for r in records]])
+        eta = self.topic_word_prior_
+        self.topic_tokens_ = self._topic_word.sum(axis=0) - self._topic_word.shape[0] * eta
+        self._set_public_topics()
+
+    def _online_update(self, batch, total_samples, epoch):
+        """E-step on one minibatch, then the online updates of lambda and alpha (ldaem.online)."""
+        start = time.perf_counter()
+        t = self.n_batch_iter_ + 1
+        rho = online.learning_rate(t, self.learning_offset, self.learning_decay)
+        scale = online.minibatch_scale(total_samples, batch.shape[0])
+        result = e_step(batch, self._exp_elog_beta, self.doc_topic_prior_, None,
+                        self.max_doc_update_iter, self.mean_change_tol)
+        # the minibatch's ELBO terms scaled to the corpus, with the topics it was computed against
+        elbo = scale * float(result.doc_bound.sum()) + self._topic_bound()
+        n_tokens = scale * float(batch.data.sum())
+        self._set_topics(online.online_topic_update(
+            self._topic_word, result.sstats, self.topic_word_prior_, rho, scale))
+        if self._alpha_is_estimated(t, batch.shape[0]):
+            elog_sum = _kernels.dirichlet_expectation_sum(result.gamma)
+            self.doc_topic_prior_ = online.damped_alpha_step(
+                self.doc_topic_prior_, scale * elog_sum, scale * batch.shape[0], rho,
+                symmetric=self.doc_topic_prior_update == "symmetric")
+        self.n_batch_iter_ = t
+        previous = self.iterations_[-1].elbo if self.iterations_ else None
+        record = MinibatchRecord(
+            iteration=t, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
+            relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
+            alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
+            mean_doc_iter=float(result.n_iter.mean()), epoch=epoch, rho=rho,
+            batch_docs=batch.shape[0])
+        self.iterations_.append(record)
+        if self.callback is not None:
+            self.callback(record)
+        return record
 
     def _set_public_topics(self):
         self.components_ = np.ascontiguousarray(self._topic_word.T)
@@ -262,19 +426,18 @@ class LDA(TransformerMixin, BaseEstimator):
             topic_word=self.components_, alpha=self.doc_topic_prior_.copy(),
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),
             elbo_trace=self.elbo_trace_.copy(), topic_tokens=self.topic_tokens_.copy(),
-            settings={**self.get_params(), "callback": None, **(settings or {})})
+            settings={**self.get_params(), "callback": None, "scheduler": None, **(settings or {})})
 
     @classmethod
     def from_model(cls, model, **params):
         """An estimator ready to transform and score, rebuilt from a TopicModel."""
         saved = {name: model.settings[name] for name in cls._get_param_names()
-                 if name in model.settings and name != "callback"}
+                 if name in model.settings and name not in ("callback", "scheduler")}
         lda = cls(**{**saved, **params, "n_components": model.n_topics,
                      "topic_word_prior": model.eta})
-        lda._topic_word = np.ascontiguousarray(model.topic_word.T)
-        lda._exp_elog_beta = lda._exp_elog_beta_of(lda._topic_word)
-        lda.doc_topic_prior_ = model.alpha.copy()
         lda.topic_word_prior_ = model.eta
+        lda._set_topics(np.ascontiguousarray(model.topic_word.T))
+        lda.doc_topic_prior_ = model.alpha.copy()
         lda.elbo_trace_ = model.elbo_trace.copy()
         lda.n_iter_ = model.elbo_trace.size
         lda.bound_ = float(model.elbo_trace[-1]) if model.elbo_trace.size else np.nan

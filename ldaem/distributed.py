@@ -1,0 +1,188 @@
+"""E-step runners for batch EM: over the whole corpus in this process, or over row blocks of it
+kept on the workers of a Dask cluster.
+
+Batch EM (ldaem.lda.LDA.fit) asks a runner, once per iteration, for the E-step's totals given
+the topics and alpha (DESIGN.md, "Variational E-step"): the sufficient statistics, the summed ELBO
+terms and the summed E[log theta] that the M-step needs. The runner keeps each document's gamma
+to warm-start the next iteration. Both runners call ldaem.estep.e_step through
+partition_e_step, and the M-step is the estimator's, so the two paths differ only in where the
+E-step runs and in the order in which per-document terms are summed.
+
+Dask is imported only by DaskEStep, so that the in-process path needs no dask.
+"""
+
+import contextlib
+import logging
+import operator
+import time
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ldaem import _kernels
+from ldaem.estep import as_csr_counts, e_step
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EStepTotals:
+    """The additive part of an E-step over some documents: what the M-step and the ELBO need."""
+
+    sstats: np.ndarray       # V x K, sum_d n_dw phi_dwk (word-major)
+    doc_bound: float         # sum_d L_d (DESIGN.md, "The ELBO")
+    elog_theta: np.ndarray   # K, sum_d E[log theta_dk], the alpha M-step's statistic
+    doc_iter: int            # sum_d inner E-step iterations
+    n_docs: int
+
+    def __add__(self, other):
+        return EStepTotals(sstats=self.sstats + other.sstats, doc_bound=self.doc_bound + other.doc_bound,
+                           elog_theta=self.elog_theta + other.elog_theta,
+                           doc_iter=self.doc_iter + other.doc_iter, n_docs=self.n_docs + other.n_docs)
+
+
+def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol):
+    """The E-step over the documents of X (a partition, or the whole corpus): (gamma, EStepTotals).
+
+    gamma: D x K warm start, or None for alpha + N_d / K. A pure function of its arguments, so
+    that Dask may rerun it on another worker.
+    """
+    result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol)
+    totals = EStepTotals(
+        sstats=result.sstats, doc_bound=float(result.doc_bound.sum()),
+        elog_theta=_kernels.dirichlet_expectation_sum(result.gamma),
+        doc_iter=int(result.n_iter.sum()), n_docs=result.gamma.shape[0])
+    return result.gamma, totals
+
+
+@contextlib.contextmanager
+def numba_threads(n_jobs):
+    """Run the block with n_jobs numba threads (None or -1: all of them) in the calling thread."""
+    available = numba.config.NUMBA_NUM_THREADS
+    wanted = available if n_jobs in (None, -1) else min(n_jobs, available)
+    before = numba.get_num_threads()
+    numba.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _partition_task(n_threads, *args):
+    """partition_e_step on a worker, with n_threads numba threads."""
+    with numba_threads(n_threads):
+        return partition_e_step(*args)
+
+
+class InProcessEStep:
+    """E-steps over all of X in this process, each warm-started from the previous one's gamma."""
+
+    def __init__(self, X, max_iter, tol):
+        self._X, self._max_iter, self._tol = X, max_iter, tol
+        self._gamma = None
+
+    def __call__(self, exp_elog_beta, alpha):
+        """The E-step's totals for these topics (V x K) and alpha (K)."""
+        self._gamma, totals = partition_e_step(self._X, exp_elog_beta, alpha, self._gamma,
+                                               self._max_iter, self._tol)
+        return totals
+
+    def close(self):
+        self._gamma = None
+
+
+def partition_bounds(n_docs, n_partitions):
+    """(start, stop) of n_partitions contiguous row blocks of near-equal size (none empty)."""
+    n_partitions = max(1, min(n_partitions, n_docs))
+    edges = np.linspace(0, n_docs, n_partitions + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
+def tree_sum(client, futures):
+    """The sum of futures' values computed on the workers by pairwise additions, as one future.
+
+    The order of the additions depends only on the order of the futures, so the result does not
+    depend on which worker computes what.
+    """
+    level = list(futures)
+    while len(level) > 1:
+        pairs = [client.submit(operator.add, a, b, pure=False) for a, b in zip(level[::2], level[1::2])]
+        level = pairs + level[len(pairs) * 2:]
+    return level[0]
+
+
+class DaskEStep:
+    """E-steps over row blocks of the corpus that live on the workers of a Dask cluster.
+
+    partitions: futures of CSR row blocks in corpus order, made by tasks (client.submit), not
+    client.scatter: Dask rebuilds a task's result when the worker holding it dies, whereas
+    scattered data is lost with its worker. from_matrix makes them from an in-memory matrix: its
+    tasks carry their blocks, so the scheduler keeps a copy of the corpus; a corpus too large for
+    that would be partitioned by tasks that read their rows from disk.
+
+    Each call scatters the topics to the cluster (alpha, K numbers, travels inside the tasks),
+    runs partition_e_step on every block where it lives, and brings back only the totals, summed
+    on the workers by tree_sum. Each block's gamma stays on its worker as the next call's warm
+    start. Each task runs the E-step with n_threads numba threads: Dask already runs one task per
+    worker thread.
+
+    Worker failure: Dask reruns a task whose worker died, and rebuilds a lost block from its
+    task. A block's gamma cannot be rebuilt (it depends on every earlier iteration), so a block
+    whose gamma was lost restarts from alpha + N_d / K: still the exact E-step's coordinate
+    ascent, only not warm-started, and logged as a warning. The call is retried up to
+    max_retries times.
+    """
+
+    def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3):
+        self._client, self._partitions = client, list(partitions)
+        self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
+        self._n_threads = n_threads
+        self._gamma = [None] * len(self._partitions)
+
+    @classmethod
+    def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3):
+        """Partition the rows of X into n_partitions blocks on the cluster, once."""
+        X = as_csr_counts(X)
+        partitions = [client.submit(as_csr_counts, X[start:stop], pure=False)
+                      for start, stop in partition_bounds(X.shape[0], n_partitions)]
+        return cls(client, partitions, max_iter, tol, n_threads, max_retries)
+
+    def __call__(self, exp_elog_beta, alpha):
+        """The E-step's totals over all blocks for these topics (V x K) and alpha (K)."""
+        from distributed import CancelledError
+        from distributed.comm import CommClosedError
+
+        for attempt in range(self._max_retries + 1):
+            try:
+                return self._run(exp_elog_beta, alpha)
+            except (CancelledError, CommClosedError) as error:
+                if attempt == self._max_retries:
+                    raise
+                log.warning("E-step on the cluster failed (%s); retrying", error)
+                time.sleep(0.5 * (attempt + 1))
+
+    def _run(self, exp_elog_beta, alpha):
+        self._forget_lost_gamma()
+        beta = self._client.scatter(np.ascontiguousarray(exp_elog_beta), hash=False)
+        outputs = [self._client.submit(_partition_task, self._n_threads, part, beta, alpha, gamma,
+                                       self._max_iter, self._tol, pure=False)
+                   for part, gamma in zip(self._partitions, self._gamma)]
+        gamma = [self._client.submit(operator.itemgetter(0), out, pure=False) for out in outputs]
+        totals = [self._client.submit(operator.itemgetter(1), out, pure=False) for out in outputs]
+        result = tree_sum(self._client, totals).result()
+        self._gamma = gamma
+        return result
+
+    def _forget_lost_gamma(self):
+        """Restart from the initial gamma every block whose gamma no worker holds any more."""
+        finished = [g for g in self._gamma if g is not None and g.status == "finished"]
+        who_has = self._client.who_has(finished) if finished else {}
+        for i, gamma in enumerate(self._gamma):
+            if gamma is not None and not who_has.get(gamma.key):
+                log.warning("the gamma of partition %d was lost with its worker: restarting it", i)
+                self._gamma[i] = None
+
+    def close(self):
+        """Release the blocks and gammas held on the cluster."""
+        self._partitions, self._gamma = [], []

@@ -1,0 +1,108 @@
+import contextlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ldaem import LDA
+from ldaem.distributed import InProcessEStep, partition_bounds, partition_e_step
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as local_cluster:
+        yield local_cluster
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+
+
+def fit(X, **params):
+    return LDA(**{"n_components": 8, "random_state": 0, "max_iter": 14, "tol": 0,
+                  "doc_topic_prior_burn_in": 4, **params}).fit(X)
+
+
+def test_partition_bounds_cover_the_rows_in_near_equal_blocks():
+    for n_docs, n_partitions in [(395, 4), (10, 3), (3, 8), (1, 1)]:
+        bounds = partition_bounds(n_docs, n_partitions)
+        assert bounds[0][0] == 0 and bounds[-1][1] == n_docs
+        assert all(stop == start for (_, stop), (start, _) in zip(bounds, bounds[1:]))
+        sizes = [stop - start for start, stop in bounds]
+        assert len(bounds) == min(n_docs, n_partitions) and min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+
+
+def test_partition_totals_add_up_to_the_corpus_totals(reuters):
+    """The additive contract that lets the workers sum their partitions: per-document gamma is the
+    same, and the totals agree up to the order of summation."""
+    X = reuters.X
+    lda = LDA(6, random_state=0, max_iter=3).fit(X)
+    beta, alpha = lda._exp_elog_beta, lda.doc_topic_prior_
+    gamma, whole = partition_e_step(X, beta, alpha, None, 100, 1e-3)
+    parts = [partition_e_step(X[start:stop], beta, alpha, None, 100, 1e-3)
+             for start, stop in partition_bounds(X.shape[0], 3)]
+    summed = parts[0][1] + parts[1][1] + parts[2][1]
+    np.testing.assert_array_equal(np.vstack([g for g, _ in parts]), gamma)
+    np.testing.assert_allclose(summed.sstats, whole.sstats, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(summed.elog_theta, whole.elog_theta, rtol=1e-12)
+    assert summed.doc_bound == pytest.approx(whole.doc_bound, rel=1e-12)
+    assert (summed.n_docs, summed.doc_iter) == (whole.n_docs, whole.doc_iter)
+    assert InProcessEStep(X, 100, 1e-3)(beta, alpha).doc_bound == whole.doc_bound
+
+
+@pytest.mark.parametrize("params", [{}, {"topic_word_prior": 0.05, "doc_topic_prior_update": "asymmetric"}])
+def test_dask_fit_is_the_in_process_fit(client, reuters, params):
+    here = fit(reuters.X, **params)
+    there = fit(reuters.X, scheduler=client, n_partitions=4, **params)
+    np.testing.assert_allclose(there.elbo_trace_, here.elbo_trace_, rtol=1e-8)
+    np.testing.assert_allclose(there.components_, here.components_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=1e-8)
+    np.testing.assert_allclose(there.topic_tokens_, here.topic_tokens_, rtol=1e-8)
+    assert [r.mean_doc_iter for r in there.iterations_] == [r.mean_doc_iter for r in here.iterations_]
+
+
+def test_scheduler_address_clone_and_saved_settings(cluster, client, reuters, tmp_path):
+    from sklearn.base import clone
+
+    from ldaem.model import save_model
+    lda = LDA(5, scheduler=client, n_partitions=3)
+    copy = clone(lda)
+    assert copy.scheduler is client and copy.get_params()["n_partitions"] == 3
+    by_address = fit(reuters.X, scheduler=cluster.scheduler_address, max_iter=3)
+    np.testing.assert_allclose(by_address.elbo_trace_, fit(reuters.X, max_iter=3).elbo_trace_, rtol=1e-8)
+    by_client = fit(reuters.X, scheduler=client, max_iter=2)
+    model = by_client.to_model(reuters.vocab)
+    assert model.settings["scheduler"] is None and json.dumps(model.settings)
+    save_model(tmp_path / "m.npz", model)
+
+
+def test_a_worker_killed_mid_fit_is_survived(cluster, client, reuters, caplog):
+    """After iteration 2 the worker holding most of the partitions dies. Dask rebuilds its row
+    blocks from their tasks; their gamma restarts from the initial value (logged), so the fit
+    goes on to the same model within the E-step's tolerance."""
+    killed = []
+
+    def kill_a_worker(record):
+        if record.iteration == 2:
+            holdings = client.has_what()
+            address = max(holdings, key=lambda worker: len(holdings[worker]))
+            killed.append(address)
+            with contextlib.suppress(distributed.comm.CommClosedError):
+                client.run(os._exit, 1, workers=[address])
+
+    undisturbed = fit(reuters.X, scheduler=client, n_partitions=4)
+    survivor = fit(reuters.X, scheduler=client, n_partitions=4, callback=kill_a_worker)
+    client.wait_for_workers(2, timeout=60)
+    assert killed and killed[0] not in client.scheduler_info()["workers"]
+    assert "was lost with its worker: restarting it" in caplog.text
+    assert survivor.n_iter_ == undisturbed.n_iter_
+    np.testing.assert_allclose(survivor.elbo_trace_[:2], undisturbed.elbo_trace_[:2], rtol=1e-12)
+    np.testing.assert_allclose(survivor.elbo_trace_, undisturbed.elbo_trace_, rtol=1e-4)
+    np.testing.assert_allclose(survivor.topic_word_, undisturbed.topic_word_, atol=1e-3)
+    np.testing.assert_allclose(survivor.doc_topic_prior_, undisturbed.doc_topic_prior_, rtol=1e-3)
