@@ -1,10 +1,12 @@
 """The `ldaem` command: load -> estimator -> write or format. Library errors become one-line errors."""
 
+import contextlib
 import csv
 import functools
 import io
 import json
 import math
+import os
 import secrets
 import sys
 import time
@@ -24,6 +26,10 @@ def _user_errors(command):
             return command(*args, **kwargs)
         except LdaemError as e:
             raise click.ClickException(str(e)) from None
+        except BrokenPipeError:
+            # the reader of stdout went away (`ldaem topics | head`): stop quietly, as SIGPIPE would
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as e:
             raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
     return wrapper
@@ -40,24 +46,85 @@ class Progress:
             click.echo(message, err=True)
 
 
-def _corpus_options(command):
-    """Options shared by every command that reads a corpus."""
+_READING_OPTIONS = ("encoding_errors", "text_field", "id_field", "doc_separator")
+
+
+def _corpus_options(command=None, *, format_flag="--format"):
+    """Options shared by every command that reads a corpus. Those of particular formats reach the
+    command as one dict, `reading`, of keyword arguments for load_corpus. format_flag names the
+    corpus-format option where --format means something else."""
+    if command is None:
+        return functools.partial(_corpus_options, format_flag=format_flag)
+
+    @functools.wraps(command)
+    def with_reading(*args, **kwargs):
+        kwargs["reading"] = {name: kwargs.pop(name) for name in _READING_OPTIONS}
+        return command(*args, **kwargs)
+
     options = [
-        click.option("--format", "corpus_format", type=click.Choice(["text", "ldac"]),
-                     help="Corpus format (default: by extension, then by content)."),
+        click.option(format_flag, "corpus_format",
+                     type=click.Choice(["text", "dir", "jsonl", "csv", "ldac", "uci", "mm", "npz"]),
+                     help="Corpus format (default: a folder is dir; else by extension: .txt, .jsonl, "
+                          ".csv/.tsv, .ldac/.dat, docword.*.txt (uci), .mtx/.mm, .npz; else by content)."),
         click.option("--vocab", type=click.Path(dir_okay=False),
-                     help="Vocabulary file of an LDA-C corpus, one term per line."),
+                     help="Vocabulary of a bag-of-words corpus, one term per line (default: vocab.NAME.txt "
+                          "beside a UCI docword.NAME.txt, else CORPUS.vocab if there is one)."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the input."),
+        click.option("--encoding-errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
+                     show_default=True, help="What to do with bytes the encoding cannot decode."),
+        click.option("--text-field", default="text", show_default=True,
+                     help="jsonl/csv: the field or column holding each document's text."),
+        click.option("--id-field", help="jsonl/csv: the field or column naming each document "
+                                        "(default: its line number)."),
+        click.option("--doc-separator", metavar="LINE",
+                     help="text/dir: documents are separated by lines holding only LINE (e.g. % in "
+                          "fortune files), instead of one per line (text) or per file (dir)."),
     ]
     for option in reversed(options):
-        command = option(command)
-    return command
+        with_reading = option(with_reading)
+    return with_reading
 
 
-def _number(text):
-    """'5' -> 5 (a document count), '0.5' -> 0.5 (a fraction of documents)."""
-    value = float(text)
-    return int(value) if value.is_integer() and "." not in text else value
+class DocumentFrequency(click.ParamType):
+    """--min-df/--max-df: '5' is a count of documents, '0.5' a fraction of them (CountVectorizer)."""
+
+    name = "count|fraction"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not (math.isfinite(number) and number >= 0):
+            self.fail(f"{value!r} is not a document count or fraction", param, ctx)
+        return int(number) if number.is_integer() and "." not in value else number
+
+
+def _text_options(command):
+    """The options that turn raw text into counts (CountVectorizer's settings); they reach the
+    command as one TextSettings, `text_settings`."""
+    @functools.wraps(command)
+    def with_settings(*args, stop_words, min_df, max_df, max_features, **kwargs):
+        from ldaem.corpus import TextSettings
+        kwargs["text_settings"] = TextSettings(stop_words=_stop_words(stop_words), min_df=min_df,
+                                               max_df=max_df, max_features=max_features)
+        return command(*args, **kwargs)
+
+    options = [
+        click.option("--stop-words", default="english", show_default=True,
+                     help="Raw text: 'english', 'none', or a file of stop words, one per line."),
+        click.option("--min-df", type=DocumentFrequency(), default="1", show_default=True,
+                     help="Raw text: drop terms in fewer documents than this (a count, or a fraction if < 1.0)."),
+        click.option("--max-df", type=DocumentFrequency(), default="1.0", show_default=True,
+                     help="Raw text: drop terms in more documents than this (a fraction, or a count)."),
+        click.option("--max-features", type=click.IntRange(min=1),
+                     help="Raw text: keep only the most frequent terms."),
+    ]
+    for option in reversed(options):
+        with_settings = option(with_settings)
+    return with_settings
 
 
 def elbo_log_path(model_path):
@@ -82,7 +149,7 @@ def main():
 
 
 @main.command()
-@click.argument("corpus", type=click.Path(dir_okay=False))
+@click.argument("corpus", type=click.Path())
 @_corpus_options
 @click.option("-k", "--topics", "n_topics", type=click.IntRange(min=1), default=10, show_default=True,
               help="Number of topics.")
@@ -105,49 +172,69 @@ def main():
               help="Most E-step iterations per document.")
 @click.option("--doc-tol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
               help="E-step stops a document when its gamma changes less than this (mean absolute).")
+@click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
+              help="batch: variational EM over the whole corpus each iteration; online: stochastic "
+                   "variational EM, one update per minibatch (Hoffman, Blei & Bach 2010).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Online: documents per minibatch.")
+@click.option("--tau0", type=click.FloatRange(min=0), default=64.0, show_default=True,
+              help="Online: learning offset of rho_t = (tau0 + t)^-kappa.")
+@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.7,
+              show_default=True, help="Online: learning decay of rho_t = (tau0 + t)^-kappa.")
+@click.option("--passes", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Online: passes over the corpus.")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Batch: run the E-step on the Dask cluster at ADDRESS (tcp://host:port).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Batch: start a local Dask cluster of this many worker processes for the E-step.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: a fresh one, stored in the model).")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
-@click.option("--stop-words", default="english", show_default=True,
-              help="Raw text: 'english', 'none', or a file of stop words, one per line.")
-@click.option("--min-df", default="1", show_default=True,
-              help="Raw text: drop terms in fewer documents than this (a count, or a fraction if < 1.0).")
-@click.option("--max-df", default="1.0", show_default=True,
-              help="Raw text: drop terms in more documents than this (a fraction, or a count).")
-@click.option("--max-features", type=click.IntRange(min=1), help="Raw text: keep only the most frequent terms.")
+@_text_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
-def fit(corpus, corpus_format, vocab, encoding, n_topics, output, alpha, alpha_init, alpha_burn_in,
-        eta, max_iter,
-        tol, doc_max_iter, doc_tol, seed, threads, stop_words, min_df, max_df, max_features, quiet):
+def fit(corpus, corpus_format, vocab, encoding, reading, n_topics, output, alpha, alpha_init,
+        alpha_burn_in, eta, max_iter, tol, doc_max_iter, doc_tol, method, batch_size, tau0, kappa,
+        passes, scheduler, workers, seed, threads, text_settings, quiet):
     """Fit K topics to CORPUS by variational EM and write the model.
 
-    CORPUS is plain text (one document per line) or LDA-C (`N id:count ...` per line, with
-    --vocab). Every EM iteration logs its ELBO on stderr and in NAME.elbo.tsv beside the model.
+    CORPUS is raw text (one document per line, a folder of files, JSON Lines or CSV) or a
+    bag-of-words file (LDA-C, UCI, Matrix Market, npz); see --format. Every EM iteration (every
+    minibatch, online) logs its ELBO on stderr and in NAME.elbo.tsv beside the model.
 
     \b
     Example:
         ldaem fit corpora/ap/ap.dat --vocab corpora/ap/vocab.txt -k 20 -o ap.npz
         ldaem fit abstracts.txt -k 50 --min-df 5 --max-df 0.5 --seed 1
+        ldaem fit docword.kos.txt.gz -k 20 --method online --eta 0.05 --batch-size 256
+        ldaem fit ap.dat --vocab vocab.txt -k 50 --workers 2
     """
-    from ldaem.corpus import TextSettings, load_corpus
+    from ldaem.corpus import load_corpus
     from ldaem.lda import LDA
     from ldaem.model import save_model
 
     say = Progress(quiet)
     prior_update, fixed_alpha = _parse_alpha(alpha)
-    text_settings = TextSettings(stop_words=_stop_words(stop_words), min_df=_number(min_df),
-                                 max_df=_number(max_df), max_features=max_features)
+    if scheduler and workers:
+        raise click.UsageError("give --scheduler or --workers, not both")
+    if method == "online" and (scheduler or workers):
+        raise click.UsageError("--scheduler and --workers work with --method batch")
     started = time.perf_counter()
-    data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding)
+    data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding, **reading)
     say(f"loaded {corpus}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
     seed = secrets.randbelow(2**31) if seed is None else seed
-    logger = _IterationLogger(say, max_iter, tol, data.n_tokens)
+    if method == "online":
+        updates = passes * math.ceil(data.X.shape[0] / batch_size)
+        logger = _IterationLogger(say, updates, 0.0)
+    else:
+        logger = _IterationLogger(say, max_iter, tol)
     lda = LDA(n_components=n_topics, doc_topic_prior=fixed_alpha or alpha_init,
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=alpha_burn_in,
-              topic_word_prior=eta, max_iter=max_iter,
+              topic_word_prior=eta, max_iter=passes if method == "online" else max_iter,
               tol=tol, max_doc_update_iter=doc_max_iter, mean_change_tol=doc_tol,
-              random_state=seed, n_jobs=threads, callback=logger)
-    lda.fit(data.X)
+              random_state=seed, n_jobs=threads, callback=logger, learning_method=method,
+              batch_size=batch_size, learning_offset=tau0, learning_decay=kappa)
+    with _dask_scheduler(scheduler, workers, say) as address:
+        lda.set_params(scheduler=address).fit(data.X)
     settings = {"corpus": str(corpus), "corpus_format": data.format, "seed": seed,
                 "text_settings": data.text_settings, "n_documents": data.X.shape[0],
                 "n_tokens": data.n_tokens}
@@ -155,8 +242,24 @@ def fit(corpus, corpus_format, vocab, encoding, n_topics, output, alpha, alpha_i
     log_path = elbo_log_path(output)
     with atomic_output(log_path) as f:
         f.write(logger.tsv())
-    say(f"wrote {output} and {log_path}: {lda.n_iter_} iterations, ELBO {lda.bound_:.6g} "
-        f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
+    say(f"wrote {output} and {log_path}: {lda.n_iter_} {'passes' if method == 'online' else 'iterations'}, "
+        f"ELBO {lda.bound_:.6g} ({lda.iterations_[-1].elbo_per_token:.4f} per token) "
+        f"in {time.perf_counter() - started:.1f}s")
+
+
+@contextlib.contextmanager
+def _dask_scheduler(address, workers, say):
+    """The scheduler address for LDA: the one given, a local cluster of `workers` processes
+    started for this fit (and closed after it), or None for an in-process E-step."""
+    if not workers:
+        yield address
+        return
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        say(f"started a local Dask cluster of {workers} workers at {cluster.scheduler_address}")
+        yield cluster.scheduler_address
 
 
 def _parse_alpha(text):
@@ -192,7 +295,7 @@ class _IterationLogger:
     COLUMNS = ("iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds",
                "doc_iterations")
 
-    def __init__(self, say, max_iter, tol, n_tokens):
+    def __init__(self, say, max_iter, tol):
         self.say, self.max_iter, self.tol = say, max_iter, tol
         self.records = []
 
@@ -209,7 +312,7 @@ class _IterationLogger:
         remaining = self.max_iter - done
         if done >= 3:
             last, before = self.records[-1].relative_change, self.records[-2].relative_change
-            if 0 < last < before:
+            if self.tol > 0 and 0 < last < before:
                 needed = math.log(self.tol / last) / math.log(last / before)
                 remaining = min(remaining, max(0, math.ceil(needed)))
         return f"~{remaining * seconds:.0f}s left"
@@ -265,7 +368,7 @@ def topics(model, n_words, output_format):
 
 
 @main.command()
-@click.argument("documents", type=click.Path(dir_okay=False))
+@click.argument("documents", type=click.Path())
 @click.option("-m", "--model", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
               help="Model file from `ldaem fit`.")
 @_corpus_options
@@ -274,7 +377,7 @@ def topics(model, n_words, output_format):
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
 @_user_errors
-def infer(documents, model, corpus_format, vocab, encoding, output, threads, quiet):
+def infer(documents, model, corpus_format, vocab, encoding, reading, output, threads, quiet):
     """Write the topic proportions of each document of DOCUMENTS under a fitted model.
 
     One TSV row per document, in input order (empty documents included: they get the prior's
@@ -286,17 +389,9 @@ def infer(documents, model, corpus_format, vocab, encoding, output, threads, qui
         ldaem infer new_docs.txt -o theta.tsv
         ldaem infer test.dat --vocab vocab.txt --model ap.npz
     """
-    from ldaem.corpus import TextSettings, load_corpus
-    from ldaem.lda import LDA
-    from ldaem.model import load_model
-
     say = Progress(quiet)
-    fitted = load_model(model)
-    text_settings = fitted.settings.get("text_settings")
-    text_settings = TextSettings(**text_settings) if text_settings else TextSettings()
-    data = load_corpus(documents, corpus_format, vocab, text_settings, fixed_vocab=fitted.vocab,
-                       encoding=encoding)
-    lda = LDA.from_model(fitted, n_jobs=threads)
+    fitted, data, unseen = _documents_for_model(model, documents, corpus_format, vocab, encoding, reading)
+    lda = _estimator(fitted, threads)
     doc_topic, doc_bound = lda.infer(data.X)
     rows = io.StringIO()
     writer = csv.writer(rows, delimiter="\t", lineterminator="\n")
@@ -308,11 +403,124 @@ def infer(documents, model, corpus_format, vocab, encoding, output, threads, qui
     else:
         with atomic_output(output) as f:
             f.write(rows.getvalue())
+    say(f"{data.describe()}; dropped {data.oov_tokens} tokens outside the model's vocabulary"
+        f" and {unseen} of words unseen in training")
     n_tokens = data.n_tokens
     per_word = float(doc_bound.sum()) / n_tokens if n_tokens else float("nan")
-    say(f"{data.describe()}; {data.oov_tokens} tokens outside the model's vocabulary dropped")
     say(f"held-out bound {per_word:.4f} nats per token (perplexity {math.exp(-per_word):.1f})"
-        if n_tokens else "no tokens in the model's vocabulary: no held-out bound")
+        if n_tokens else "no tokens the model knows: no held-out bound")
+
+
+def _documents_for_model(model_path, documents, corpus_format, vocab, encoding, reading):
+    """(model, corpus counted against its vocabulary, tokens dropped as unseen in training).
+
+    Raw text is tokenised with the model's stored settings. Tokens of terms the training documents
+    never used are dropped too: maximum-likelihood topics give them probability ~0, which would
+    swamp any held-out figure (lda-c's held-out figures likewise keep only words seen in training).
+    """
+    import dataclasses
+
+    from ldaem.corpus import TextSettings, load_corpus
+    from ldaem.model import load_model
+
+    fitted = load_model(model_path)
+    text_settings = TextSettings(**(fitted.settings.get("text_settings") or {}))
+    data = load_corpus(documents, corpus_format, vocab, text_settings, fixed_vocab=fitted.vocab,
+                       encoding=encoding, **reading)
+    trained = fitted.trained_words()
+    if trained.all():
+        return fitted, data, 0
+    kept = trained[data.X.indices]
+    unseen = int(data.X.data[~kept].sum())
+    X = data.X.copy()
+    X.data[~kept] = 0
+    X.eliminate_zeros()
+    return fitted, dataclasses.replace(data, X=X), unseen
+
+
+def _estimator(fitted, threads):
+    from ldaem.lda import LDA
+    return LDA.from_model(fitted, n_jobs=threads)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("heldout", type=click.Path())
+@_corpus_options(format_flag="--corpus-format")
+@click.option("--train", type=click.Path(), help="Training corpus, for UMass coherence (same format options).")
+@click.option("--reference", type=click.Path(), help="Corpus for NPMI coherence (default: HELDOUT).")
+@click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Top words per topic that coherence is computed over.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@_user_errors
+def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, reference, top_n,
+             output_format, threads):
+    """Judge MODEL on the held-out documents HELDOUT.
+
+    Reports the held-out per-word bound and its perplexity, document completion (Wallach et al.
+    2009), UMass coherence (on --train) and NPMI coherence (on --reference, default HELDOUT),
+    and per topic its share, exclusivity and closest other topic. Every number's definition is
+    printed with it.
+
+    \b
+    Example:
+        ldaem evaluate model.npz heldout.txt --train corpus.txt
+        ldaem evaluate ap.npz test.dat --vocab vocab.txt --format json
+        ldaem evaluate model.npz heldout.jsonl --corpus-format jsonl --text-field body
+    """
+    from ldaem.evaluate import evaluate as run_evaluation
+    from ldaem.evaluate import format_table
+
+    fitted, data, unseen = _documents_for_model(model, heldout, corpus_format, vocab, encoding, reading)
+    others = {name: _documents_for_model(model, path, corpus_format, vocab, encoding, reading)[1].X
+              for name, path in (("train", train), ("reference", reference)) if path}
+    try:
+        report = run_evaluation(_estimator(fitted, threads), data.X, X_train=others.get("train"),
+                                top_n=top_n, reference=others.get("reference"), vocab=fitted.vocab)
+    except ValueError as e:
+        raise click.ClickException(f"{heldout}: {e}") from None
+    report["heldout_documents"] = {"documents": data.X.shape[0], "tokens": data.n_tokens,
+                                   "dropped_outside_vocabulary": data.oov_tokens,
+                                   "dropped_unseen_in_training": unseen}
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=1, allow_nan=False))
+    else:
+        click.echo(f"held-out documents: {data.describe()}; dropped {data.oov_tokens} tokens outside "
+                   f"the model's vocabulary and {unseen} of words unseen in training")
+        click.echo(format_table(report))
+
+
+@main.command()
+@click.argument("source", type=click.Path())
+@click.argument("output", type=click.Path(dir_okay=False))
+@click.option("--to", "to_format", type=click.Choice(["ldac", "uci", "mm", "npz"]),
+              help="Output format (default: by OUTPUT's name: .ldac/.dat, docword.NAME.txt, .mtx/.mm, .npz).")
+@_corpus_options
+@_text_options
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+@_user_errors
+def convert(source, output, to_format, corpus_format, vocab, encoding, reading, text_settings, quiet):
+    """Write the corpus SOURCE to OUTPUT in another format, with its vocabulary beside it.
+
+    ldac is Blei's LDA-C (lda-c, gensim's BleiCorpus), vocabulary in OUTPUT.vocab; uci the UCI
+    bag-of-words (gensim's UciCorpus), vocabulary in vocab.NAME.txt beside docword.NAME.txt;
+    mm Matrix Market, documents as rows (gensim's MmCorpus, scipy.io.mmread), vocabulary in
+    OUTPUT.vocab; npz scipy.sparse.save_npz's layout with the vocabulary and the document names
+    inside. A name ending in .gz is written through gzip. Raw text is counted as `fit` counts it.
+
+    \b
+    Example:
+        ldaem convert corpora/ap/ap.dat --vocab corpora/ap/vocab.txt docword.ap.txt.gz
+        ldaem convert abstracts.jsonl abstracts.npz --min-df 5 --id-field doi
+    """
+    from ldaem.convert import write_corpus
+    from ldaem.corpus import load_corpus
+
+    data = load_corpus(source, corpus_format, vocab, text_settings, encoding=encoding, **reading)
+    written = write_corpus(data, output, to_format)
+    Progress(quiet)(f"wrote {' and '.join(map(str, written))}: {data.describe()}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,42 @@
-"""Loading corpora (DESIGN.md, "Contracts"): every format becomes a CSR document-term matrix
-and a vocabulary, through the one function load_corpus."""
+"""Loading corpora (DESIGN.md, "Contracts"): every format becomes a CSR document-term matrix, a
+vocabulary and the documents' names, through the one function load_corpus.
+
+Raw text (text, dir, jsonl, csv; rawtext.py) is streamed, one document at a time, through the
+analyzer of scikit-learn's CountVectorizer and counted by its rules into compact arrays;
+bag-of-words formats (ldac, uci, mm, npz; bagofwords.py) are parsed straight into CSR arrays.
+Neither ever holds a second copy of the corpus.
+"""
 
 import re
 from array import array
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from ldaem import _parse, rawtext
+from ldaem.bagofwords import UCI_NAME, load_bag_of_words, read_vocab, vocab_beside
 from ldaem.errors import CorpusError
 from ldaem.fileio import open_binary
 
-FORMATS = ("text", "ldac")
-_LDAC_SUFFIXES = (".dat", ".ldac")
+RAW_TEXT_FORMATS = ("text", "dir", "jsonl", "csv")
+BAG_OF_WORDS_FORMATS = ("ldac", "uci", "mm", "npz")
+FORMATS = RAW_TEXT_FORMATS + BAG_OF_WORDS_FORMATS
+_EXTENSIONS = {".dat": "ldac", ".ldac": "ldac", ".mtx": "mm", ".mm": "mm", ".jsonl": "jsonl",
+               ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv", ".npz": "npz", ".txt": "text"}
 _LDAC_LINE = re.compile(r"^\s*\d+(\s+\d+:\d+)*\s*$")
+_NATURALS = re.compile(r"^\s*\d+(\s+\d+)*\s*$")
 
 # Words of two or more letters: numbers, underscores and one-letter tokens carry no topic.
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
+
+__all__ = ["Corpus", "DocumentNumbers", "FORMATS", "TextSettings", "detect_format", "load_corpus",
+           "read_vocab", "vocab_beside"]
 
 
 @dataclass(frozen=True)
@@ -27,17 +46,38 @@ class TextSettings:
 
     lowercase: bool = True
     token_pattern: str = TOKEN_PATTERN
-    stop_words: str | None = "english"
+    stop_words: str | list | None = "english"
     min_df: float = 1
     max_df: float = 1.0
     max_features: int | None = None
 
-    def vectorizer(self, vocabulary=None):
+    def vectorizer(self):
         from sklearn.feature_extraction.text import CountVectorizer
-        settings = asdict(self)
-        if vocabulary is not None:
-            settings.update(min_df=1, max_df=1.0, max_features=None)
-        return CountVectorizer(vocabulary=vocabulary, dtype=np.float64, **settings)
+        return CountVectorizer(dtype=np.float64, **asdict(self))
+
+
+class DocumentNumbers(Sequence):
+    """The names '1', '2', ..., 'n' of n documents numbered in order, made on demand: a corpus of
+    a million documents does not keep a million strings."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [str(k + 1) for k in range(self.n)[i]]
+        return str(range(self.n)[i] + 1)
+
+    def __eq__(self, other):
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self):
+        return f"DocumentNumbers({self.n})"
 
 
 @dataclass
@@ -46,7 +86,7 @@ class Corpus:
 
     X: sp.csr_matrix
     vocab: np.ndarray
-    names: list
+    names: Sequence
     path: str
     format: str
     oov_tokens: int = 0            # tokens dropped because the vocabulary does not have them
@@ -66,172 +106,213 @@ class Corpus:
 
 
 def detect_format(path):
-    """The corpus format of path: by its extension, else by whether its first line is LDA-C."""
+    """The corpus format of path: 'dir' for a folder, else by its extension (after .gz), else by
+    its first lines."""
     path = Path(path)
+    if path.is_dir():
+        return "dir"
     name = path.name[:-3] if path.name.endswith(".gz") else path.name
-    if name.endswith(_LDAC_SUFFIXES):
+    if UCI_NAME.match(name):
+        return "uci"
+    return _EXTENSIONS.get(Path(name).suffix.lower()) or _sniff(path)
+
+
+def _sniff(path):
+    with open_binary(path) as f:
+        head = f.read(1 << 16)
+    if head.startswith(b"PK\x03\x04"):
+        return "npz"
+    lines = [line for line in head.decode("utf-8", "replace").splitlines() if line.strip()][:4]
+    first = lines[0] if lines else ""
+    if first.startswith("%%MatrixMarket"):
+        return "mm"
+    if (len(lines) == 4 and all(line.strip().isdigit() for line in lines[:3])
+            and _NATURALS.match(lines[3]) and len(lines[3].split()) == 3):
+        return "uci"
+    if _LDAC_LINE.match(first):
         return "ldac"
-    if name.endswith(".txt"):
-        return "text"
-    for _, line in _decoded_lines(path, "utf-8"):
-        if line.strip():
-            return "ldac" if _LDAC_LINE.match(line) else "text"
+    if first.lstrip().startswith("{"):
+        return "jsonl"
     return "text"
 
 
 def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=None,
-                encoding="utf-8"):
+                encoding="utf-8", *, encoding_errors="strict", text_field="text", id_field=None,
+                doc_separator=None):
     """Read a corpus into a Corpus.
 
-    format: one of FORMATS, or None to detect it. vocab: the vocabulary file of a bag-of-words
-    format. text_settings: TextSettings for raw text. fixed_vocab: the vocabulary of a fitted model;
-    when given, the documents are counted against it and terms outside it are dropped and counted.
+    format: one of FORMATS, or None to detect it (detect_format). vocab: the vocabulary file of a
+    bag-of-words format (default: the one beside it, see vocab_beside). text_settings:
+    TextSettings for raw text. fixed_vocab: the vocabulary of a fitted model; when given, the
+    documents are counted against it and terms outside it are dropped and counted (oov_tokens).
+    encoding, encoding_errors ('strict', 'replace' or 'ignore'): how text is decoded.
+    text_field, id_field: the field (jsonl) or column (csv) holding each document's text and
+    name. doc_separator: text and dir formats, documents are separated by lines holding only it.
     """
     path = Path(path)
     if not path.exists():
         raise CorpusError(f"{path}: no such file")
-    if path.is_dir():
-        raise CorpusError(f"{path}: is a folder, expected a corpus file")
     format = format or detect_format(path)
-    if format == "ldac":
-        corpus = _load_ldac(path, vocab, fixed_vocab, encoding)
-    elif format == "text":
-        corpus = _load_text(path, text_settings or TextSettings(), fixed_vocab, encoding)
-    else:
+    if format not in FORMATS:
         raise CorpusError(f"{path}: unknown corpus format {format!r} (known: {', '.join(FORMATS)})")
+    if path.is_dir() and format != "dir":
+        raise CorpusError(f"{path}: is a folder; the {format} format reads a file (--format dir reads a folder)")
+    if format == "dir" and not path.is_dir():
+        raise CorpusError(f"{path}: is not a folder (the dir format reads a folder of text files)")
+    rawtext.check_encoding(encoding, encoding_errors)
+    if fixed_vocab is not None:
+        fixed_vocab = np.asarray(fixed_vocab, dtype=str)
+    if format in BAG_OF_WORDS_FORMATS:
+        X, vocab, names, oov = load_bag_of_words(path, format, vocab, fixed_vocab, encoding,
+                                                 encoding_errors)
+        corpus = Corpus(X=X, vocab=vocab, names=names or DocumentNumbers(X.shape[0]),
+                        path=str(path), format=format, oov_tokens=oov)
+    else:
+        documents = _raw_documents(path, format, encoding, encoding_errors, text_field, id_field,
+                                   doc_separator)
+        corpus = _count_words(path, format, documents, text_settings or TextSettings(), fixed_vocab)
     if corpus.X.shape[0] == 0:
         raise CorpusError(f"{path}: holds no documents")
     return corpus
 
 
-def read_vocab(path, encoding="utf-8"):
-    """A vocabulary file: one term per line, no blanks, no repeats."""
-    path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such vocabulary file")
-    terms, seen = [], {}
-    for lineno, line in _decoded_lines(path, encoding):
-        term = line.strip()
-        if not term:
-            raise CorpusError(f"{path}:{lineno}: empty line in a vocabulary file (one term per line)")
-        if term in seen:
-            raise CorpusError(f"{path}:{lineno}: term {term!r} repeats line {seen[term]}")
-        seen[term] = lineno
-        terms.append(term)
-    if not terms:
-        raise CorpusError(f"{path}: the vocabulary file is empty")
-    return np.array(terms, dtype=str)
+def _raw_documents(path, format, encoding, errors, text_field, id_field, separator):
+    """(name, text) pairs of a raw-text corpus, read as they are consumed."""
+    if format == "text":
+        return rawtext.line_documents(path, encoding, errors, separator)
+    if format == "dir":
+        return rawtext.folder_documents(path, encoding, errors, separator)
+    if format == "jsonl":
+        return rawtext.jsonl_documents(path, encoding, errors, text_field, id_field)
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    return rawtext.csv_documents(path, encoding, errors, text_field, id_field,
+                                 delimiter="\t" if name.endswith(".tsv") else ",")
 
 
-def _decoded_lines(path, encoding):
-    """(line number, text without its line break) of each line, decoded with a clear error."""
-    offset = 0
-    with open_binary(path) as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode(encoding)
-            except UnicodeDecodeError as e:
-                raise CorpusError(
-                    f"{path}:{lineno}: byte 0x{raw[e.start]:02x} at offset {offset + e.start} is not "
-                    f"valid {encoding} (choose another with --encoding)") from None
-            except LookupError:
-                raise CorpusError(f"{path}: unknown encoding {encoding!r}") from None
-            offset += len(raw)
-            yield lineno, line.rstrip("\r\n")
+class _Texts:
+    """The tokens of each text of (name, text) pairs, one document at a time; keeps their names
+    unless they are just their numbers."""
+
+    def __init__(self, documents, analyze):
+        self.documents, self.analyze, self.count, self.kept_names = documents, analyze, 0, []
+
+    def __iter__(self):
+        for name, text in self.documents:
+            self.count += 1
+            if name is not None:
+                self.kept_names.append(name)
+            yield self.analyze(text)
+
+    @property
+    def names(self):
+        return self.kept_names if self.kept_names else DocumentNumbers(self.count)
 
 
-def _non_blank_lines(path, encoding):
-    """Lines of a bag-of-words file; blank lines are allowed only at the end of the file."""
-    blank_at = None
-    for lineno, line in _decoded_lines(path, encoding):
-        if not line.strip():
-            blank_at = blank_at or lineno
-            continue
-        if blank_at is not None:
-            raise CorpusError(f"{path}:{blank_at}: empty line (an empty document is written 0)")
-        yield lineno, line
-
-
-def _load_ldac(path, vocab_path, fixed_vocab, encoding):
-    if vocab_path is None and fixed_vocab is None:
-        raise CorpusError(f"{path}: LDA-C input needs its vocabulary file (--vocab, one term per line)")
-    vocab = read_vocab(vocab_path, encoding) if vocab_path is not None else fixed_vocab
-    indptr, indices, counts = array("q", [0]), array("q"), array("d")
-    for lineno, line in _non_blank_lines(path, encoding):
-        fields = line.split()
-        where = f"{path}:{lineno}"
-        if not fields[0].isdigit():
-            raise CorpusError(f"{where}: expected the number of distinct terms, found {fields[0]!r}")
-        if int(fields[0]) != len(fields) - 1:
-            raise CorpusError(f"{where}: says {fields[0]} terms but has {len(fields) - 1} id:count pairs")
-        for pair in fields[1:]:
-            term, _, count = pair.partition(":")
-            if not (term.isdigit() and count.isdigit()):
-                raise CorpusError(f"{where}: {pair!r} is not id:count with non-negative integers")
-            term = int(term)
-            if term >= len(vocab):
-                source = vocab_path if vocab_path is not None else "the model"
-                raise CorpusError(f"{where}: term id {term} is beyond the {len(vocab)} terms of {source}")
-            indices.append(term)
-            counts.append(float(count))
-        indptr.append(len(indices))
-    X = sp.csr_matrix((np.frombuffer(counts), np.frombuffer(indices, dtype=np.int64),
-                       np.frombuffer(indptr, dtype=np.int64)), shape=(len(indptr) - 1, len(vocab)))
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    corpus = Corpus(X=X, vocab=vocab, names=[str(i) for i in range(1, X.shape[0] + 1)],
-                    path=str(path), format="ldac")
-    if fixed_vocab is not None and vocab_path is not None:
-        corpus = _restrict_to_vocab(corpus, fixed_vocab)
-    return corpus
-
-
-def _restrict_to_vocab(corpus, fixed_vocab):
-    """Re-index corpus onto fixed_vocab by term; tokens of other terms are dropped and counted."""
-    position = {term: i for i, term in enumerate(fixed_vocab)}
-    mapping = np.array([position.get(term, -1) for term in corpus.vocab], dtype=np.int64)
-    columns = mapping[corpus.X.indices]
-    kept = columns >= 0
-    rows = np.repeat(np.arange(corpus.X.shape[0]), np.diff(corpus.X.indptr))
-    X = sp.csr_matrix((corpus.X.data[kept], (rows[kept], columns[kept])),
-                      shape=(corpus.X.shape[0], len(fixed_vocab)))
-    return Corpus(X=X, vocab=np.asarray(fixed_vocab), names=corpus.names, path=corpus.path,
-                  format=corpus.format, oov_tokens=int(corpus.X.data[~kept].sum()))
-
-
-def _load_text(path, settings, fixed_vocab, encoding):
-    names = []
-
-    def documents():
-        for lineno, line in _decoded_lines(path, encoding):
-            names.append(str(lineno))
-            yield line
-
+def _count_words(path, format, documents, settings, fixed_vocab):
+    """The Corpus of raw-text documents, tokenised by CountVectorizer's analyzer with settings and
+    counted by CountVectorizer's rules (fit_transform: learn the vocabulary, then prune it by
+    min_df, max_df and max_features; or transform against fixed_vocab, counting the tokens
+    outside it), straight into compact arrays rather than through its intermediate lists."""
+    try:
+        analyze = settings.vectorizer().build_analyzer()
+    except ValueError as e:
+        raise CorpusError(f"{path}: {e}") from None
+    texts = _Texts(documents, analyze)
     if fixed_vocab is None:
-        vectorizer = settings.vectorizer()
-        try:
-            X = vectorizer.fit_transform(documents())
-        except ValueError as e:
-            if not names:
-                raise CorpusError(f"{path}: holds no documents") from None
-            raise CorpusError(f"{path}: {e}") from None
-        vocab = vectorizer.get_feature_names_out().astype(str)
-        return Corpus(X=sp.csr_matrix(X), vocab=vocab, names=names, path=str(path), format="text",
-                      text_settings=asdict(settings))
-    analyze = settings.vectorizer().build_analyzer()
-    position = {term: i for i, term in enumerate(fixed_vocab)}
-    indptr, indices, oov = array("q", [0]), array("q"), 0
-    for doc in documents():
-        for token in analyze(doc):
-            column = position.get(token)
-            if column is None:
-                oov += 1
-            else:
-                indices.append(column)
-        indptr.append(len(indices))
-    indices = np.frombuffer(indices, dtype=np.int64)
-    X = sp.csr_matrix((np.ones(indices.size), indices, np.frombuffer(indptr, dtype=np.int64)),
-                      shape=(len(names), len(fixed_vocab)))
-    X.sum_duplicates()
-    return Corpus(X=X, vocab=np.asarray(fixed_vocab), names=names, path=str(path), format="text",
-                  oov_tokens=oov, text_settings=asdict(settings))
+        vocabulary = defaultdict()
+        vocabulary.default_factory = vocabulary.__len__      # a new term gets the next column
+        counts = _count(texts, lambda tokens: map(vocabulary.__getitem__, tokens))
+        vocabulary.default_factory = None                    # no reference cycle keeps it alive
+    else:
+        column = {term: i for i, term in enumerate(fixed_vocab.tolist())}
+        counts = _count(texts, lambda tokens: filter((-1).__ne__, map(column.get, tokens, repeat(-1))))
+    if texts.count == 0:
+        raise CorpusError(f"{path}: holds no documents")
+    oov, vocab = counts.n_tokens - int(counts.counts.sum()), fixed_vocab
+    if fixed_vocab is None:
+        if not vocabulary:
+            raise CorpusError(f"{path}: no words to count in its {texts.count} documents (only stop "
+                              f"words, numbers and one-letter tokens)")
+        vocab, column = _pruned_vocabulary(path, counts, vocabulary, settings)
+        counts.remap(column)
+    return Corpus(X=counts.matrix(len(vocab)), vocab=vocab, names=texts.names, path=str(path),
+                  format=format, oov_tokens=oov, text_settings=asdict(settings))
+
+
+class _Counts:
+    """Each document's term counts, as CSR arrays grown one document at a time (4 bytes per
+    column index and per count, 8 per document)."""
+
+    def __init__(self):
+        self._indptr, self._indices, self._counts = array("q", [0]), array("i"), array("i")
+        self.n_tokens = 0
+        self.nnz = None
+
+    def add(self, columns):
+        counter = Counter(columns)
+        self._indices.extend(counter.keys())
+        self._counts.extend(counter.values())
+        self._indptr.append(len(self._indices))
+
+    @property
+    def indptr(self):
+        return np.frombuffer(self._indptr, dtype=np.int64)
+
+    @property
+    def indices(self):
+        return np.frombuffer(self._indices, dtype=np.int32)[:self.nnz]
+
+    @property
+    def counts(self):
+        return np.frombuffer(self._counts, dtype=np.int32)[:self.nnz]
+
+    def remap(self, column):
+        """Columns j become column[j]; entries whose new column is -1 are dropped (in place)."""
+        self.nnz = _parse.remap_columns(self.indptr, self.indices, self.counts, column)
+
+    def matrix(self, n_columns):
+        """The CSR matrix (float64 counts, sorted indices); the arrays are released."""
+        data = self.counts.astype(np.float64)
+        self._counts = None
+        indices = self.indices.copy()
+        self._indices = None
+        X = sp.csr_matrix((data, indices, self.indptr), shape=(len(self._indptr) - 1, n_columns))
+        X.sort_indices()
+        return X
+
+
+def _count(documents, columns_of):
+    """_Counts of documents (lists of tokens): a document's columns are columns_of(its tokens)."""
+    counts = _Counts()
+    for tokens in documents:
+        counts.n_tokens += len(tokens)
+        counts.add(columns_of(tokens))
+    return counts
+
+
+def _pruned_vocabulary(path, counts, vocabulary, settings):
+    """(vocabulary, column of each counted term or -1) after CountVectorizer's rules: terms in
+    order, those in fewer than min_df or more than max_df documents dropped, then only the
+    max_features most frequent kept (ties broken as CountVectorizer breaks them)."""
+    n_docs = len(counts.indptr) - 1
+    terms = sorted(vocabulary)
+    counted_as = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
+    document_frequency = np.bincount(counts.indices, minlength=len(terms))[counted_as]
+    high = settings.max_df if isinstance(settings.max_df, Integral) else settings.max_df * n_docs
+    low = settings.min_df if isinstance(settings.min_df, Integral) else settings.min_df * n_docs
+    if high < low:
+        raise CorpusError(f"{path}: --max-df {settings.max_df} allows fewer documents than "
+                          f"--min-df {settings.min_df} asks for ({n_docs} documents)")
+    keep = (document_frequency <= high) & (document_frequency >= low)
+    if settings.max_features is not None and keep.sum() > settings.max_features:
+        term_frequency = np.bincount(counts.indices, weights=counts.counts, minlength=len(terms))[counted_as]
+        top = (-term_frequency[keep]).argsort()[:settings.max_features]
+        keep = np.zeros(len(terms), dtype=bool)
+        keep[np.flatnonzero((document_frequency <= high) & (document_frequency >= low))[top]] = True
+    if not keep.any():
+        raise CorpusError(f"{path}: no terms are left in its {n_docs} documents after "
+                          f"--min-df {settings.min_df} and --max-df {settings.max_df} "
+                          f"(lower --min-df or raise --max-df)")
+    column = np.full(len(terms), -1, dtype=np.int32)
+    column[counted_as[keep]] = np.arange(np.count_nonzero(keep), dtype=np.int32)
+    return np.array([term for term, kept in zip(terms, keep) if kept], dtype=str), column

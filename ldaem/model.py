@@ -16,6 +16,10 @@ from ldaem.errors import ModelFileError
 from ldaem.fileio import atomic_output
 
 FORMAT_VERSION = 1
+
+# Maximum-likelihood topics floor p(w|k) here for words no training document uses, so that scoring
+# a new document with such a word stays finite (lda-c floors log beta at -100 for the same reason).
+UNSEEN_WORD_PROBABILITY = 1e-100
 _ARRAYS = ("format_version", "topic_word", "alpha", "eta", "vocab", "elbo_trace", "topic_tokens",
            "settings")
 
@@ -53,6 +57,13 @@ class TopicModel:
         top = np.argsort(-distribution, axis=1, kind="stable")[:, :n_words]
         return [[(str(self.vocab[w]), float(distribution[k, w])) for w in top[k]]
                 for k in range(self.n_topics)]
+
+    def trained_words(self):
+        """Mask of the terms the training documents used: for maximum-likelihood topics, those
+        whose probability is above the floor in some topic; smoothed topics know every term."""
+        if self.eta is not None:
+            return np.ones(self.topic_word.shape[1], dtype=bool)
+        return np.any(self.topic_word > 2 * UNSEEN_WORD_PROBABILITY, axis=0)
 
     def topic_shares(self):
         """Each topic's share of the training tokens."""

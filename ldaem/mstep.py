@@ -3,9 +3,7 @@
 import numpy as np
 from scipy.special import digamma, gammaln, polygamma
 
-# Topic-word probabilities of words no training document uses are floored here, so that scoring
-# a new document with such a word stays finite (lda-c floors log beta at -100 for the same reason).
-MIN_TOPIC_WORD = 1e-100
+from ldaem.model import UNSEEN_WORD_PROBABILITY as MIN_TOPIC_WORD
 
 # A Newton step that does not improve the objective is halved at most this often.
 _MAX_HALVINGS = 60
