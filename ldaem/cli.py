@@ -8,6 +8,7 @@ import json
 import math
 import os
 import secrets
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,19 @@ class Progress:
 
 
 _READING_OPTIONS = ("encoding_errors", "text_field", "id_field", "doc_separator")
+_TEXT_OPTIONS = ("stop_words", "min_df", "max_df", "max_features")
+
+
+def _reading(options):
+    """The keyword arguments of load_corpus that particular formats need, from parsed options."""
+    return {name: options[name] for name in _READING_OPTIONS}
+
+
+def _text_settings(options):
+    """The TextSettings of raw text, from parsed options."""
+    from ldaem.corpus import TextSettings
+    return TextSettings(stop_words=_stop_words(options["stop_words"]), min_df=options["min_df"],
+                        max_df=options["max_df"], max_features=options["max_features"])
 
 
 def _corpus_options(command=None, *, format_flag="--format"):
@@ -58,7 +72,9 @@ def _corpus_options(command=None, *, format_flag="--format"):
 
     @functools.wraps(command)
     def with_reading(*args, **kwargs):
-        kwargs["reading"] = {name: kwargs.pop(name) for name in _READING_OPTIONS}
+        kwargs["reading"] = _reading(kwargs)
+        for name in _READING_OPTIONS:
+            del kwargs[name]
         return command(*args, **kwargs)
 
     options = [
@@ -106,10 +122,10 @@ def _text_options(command):
     """The options that turn raw text into counts (CountVectorizer's settings); they reach the
     command as one TextSettings, `text_settings`."""
     @functools.wraps(command)
-    def with_settings(*args, stop_words, min_df, max_df, max_features, **kwargs):
-        from ldaem.corpus import TextSettings
-        kwargs["text_settings"] = TextSettings(stop_words=_stop_words(stop_words), min_df=min_df,
-                                               max_df=max_df, max_features=max_features)
+    def with_settings(*args, **kwargs):
+        kwargs["text_settings"] = _text_settings(kwargs)
+        for name in _TEXT_OPTIONS:
+            del kwargs[name]
         return command(*args, **kwargs)
 
     options = [
@@ -149,7 +165,7 @@ def main():
 
 
 @main.command()
-@click.argument("corpus", type=click.Path())
+@click.argument("corpus", type=click.Path(), required=False)
 @_corpus_options
 @click.option("-k", "--topics", "n_topics", type=click.IntRange(min=1), default=10, show_default=True,
               help="Number of topics.")
@@ -189,17 +205,24 @@ def main():
               help="Batch: start a local Dask cluster of this many worker processes for the E-step.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: a fresh one, stored in the model).")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Batch: write a resumable checkpoint (NAME.checkpoint.npz beside the model) every "
+                   "N iterations, and at least every 10 minutes.")
+@click.option("--resume", type=click.Path(dir_okay=False), metavar="CHECKPOINT",
+              help="Continue the fit saved in CHECKPOINT, with its corpus and settings.")
 @_text_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
-def fit(corpus, corpus_format, vocab, encoding, reading, n_topics, output, alpha, alpha_init,
-        alpha_burn_in, eta, max_iter, tol, doc_max_iter, doc_tol, method, batch_size, tau0, kappa,
-        passes, scheduler, workers, seed, threads, text_settings, quiet):
+def fit(corpus, resume, quiet, **_):
     """Fit K topics to CORPUS by variational EM and write the model.
 
     CORPUS is raw text (one document per line, a folder of files, JSON Lines or CSV) or a
     bag-of-words file (LDA-C, UCI, Matrix Market, npz); see --format. Every EM iteration (every
     minibatch, online) logs its ELBO on stderr and in NAME.elbo.tsv beside the model.
+
+    Ctrl-C or SIGTERM finishes the current iteration, writes the model and a checkpoint, and
+    exits with status 130 (143); `ldaem fit --resume CHECKPOINT` then continues, ending at the
+    model an uninterrupted fit would have reached (same seed and threads).
 
     \b
     Example:
@@ -207,44 +230,130 @@ def fit(corpus, corpus_format, vocab, encoding, reading, n_topics, output, alpha
         ldaem fit abstracts.txt -k 50 --min-df 5 --max-df 0.5 --seed 1
         ldaem fit docword.kos.txt.gz -k 20 --method online --eta 0.05 --batch-size 256
         ldaem fit ap.dat --vocab vocab.txt -k 50 --workers 2
+        ldaem fit --resume model.checkpoint.npz
     """
-    from ldaem.corpus import load_corpus
-    from ldaem.lda import LDA
-    from ldaem.model import save_model
+    options = dict(click.get_current_context().params)
+    state = None
+    if resume:
+        from ldaem.checkpoint import load_checkpoint
+        state, options = load_checkpoint(resume)
+        options["quiet"] = quiet
+    elif corpus is None:
+        raise click.UsageError("Missing argument 'CORPUS' (or give --resume CHECKPOINT).")
+    _fit(options, state, resume)
 
-    say = Progress(quiet)
-    prior_update, fixed_alpha = _parse_alpha(alpha)
-    if scheduler and workers:
+
+def _absolute_paths(options):
+    """Options with their file paths made absolute, so that a checkpoint resumes from anywhere."""
+    return {name: str(Path(value).resolve()) if name in ("corpus", "vocab", "output") and value else value
+            for name, value in options.items()}
+
+
+def _checkpoint_path(output):
+    return elbo_log_path(output).with_name(elbo_log_path(output).name.replace(".elbo.tsv", ".checkpoint.npz"))
+
+
+def _fit(options, state, resumed_from):
+    """The fit command's work, from its parsed options (or those stored in a checkpoint)."""
+    from ldaem.corpus import load_corpus
+    from ldaem.lda import LDA, NumericalError
+
+    o = options
+    say = Progress(o["quiet"])
+    prior_update, fixed_alpha = _parse_alpha(o["alpha"])
+    if o["scheduler"] and o["workers"]:
         raise click.UsageError("give --scheduler or --workers, not both")
-    if method == "online" and (scheduler or workers):
+    online = o["method"] == "online"
+    if online and (o["scheduler"] or o["workers"]):
         raise click.UsageError("--scheduler and --workers work with --method batch")
+    if online and resumed_from:
+        raise click.UsageError("--resume continues batch fits only")
     started = time.perf_counter()
-    data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding, **reading)
-    say(f"loaded {corpus}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
-    seed = secrets.randbelow(2**31) if seed is None else seed
-    if method == "online":
-        updates = passes * math.ceil(data.X.shape[0] / batch_size)
-        logger = _IterationLogger(say, updates, 0.0)
+    data = load_corpus(o["corpus"], o["corpus_format"], o["vocab"], _text_settings(o),
+                       encoding=o["encoding"], **_reading(o))
+    say(f"loaded {o['corpus']}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
+    if o["seed"] is None:
+        o["seed"] = secrets.randbelow(2**31)
+    if online:
+        logger = _IterationLogger(say, o["passes"] * math.ceil(data.X.shape[0] / o["batch_size"]), 0.0)
     else:
-        logger = _IterationLogger(say, max_iter, tol)
-    lda = LDA(n_components=n_topics, doc_topic_prior=fixed_alpha or alpha_init,
-              doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=alpha_burn_in,
-              topic_word_prior=eta, max_iter=passes if method == "online" else max_iter,
-              tol=tol, max_doc_update_iter=doc_max_iter, mean_change_tol=doc_tol,
-              random_state=seed, n_jobs=threads, callback=logger, learning_method=method,
-              batch_size=batch_size, learning_offset=tau0, learning_decay=kappa)
-    with _dask_scheduler(scheduler, workers, say) as address:
-        lda.set_params(scheduler=address).fit(data.X)
-    settings = {"corpus": str(corpus), "corpus_format": data.format, "seed": seed,
+        logger = _IterationLogger(say, o["max_iter"], o["tol"])
+    lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
+              doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
+              topic_word_prior=o["eta"], max_iter=o["passes"] if online else o["max_iter"],
+              tol=o["tol"], max_doc_update_iter=o["doc_max_iter"], mean_change_tol=o["doc_tol"],
+              random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
+              batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"])
+    checkpoint = _checkpoint_path(o["output"])
+    if state is not None:
+        logger.replay(state.iterations)
+        say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
+    with _stop_on_signals() as received, _dask_scheduler(o["scheduler"], o["workers"], say) as address:
+        keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o),
+                                   None if online else o["checkpoint_every"])
+        lda.set_params(scheduler=address, callback=lambda r: logger(r) or keeper(r, received))
+        try:
+            lda.fit(data.X, resume=state)
+        except NumericalError as e:
+            _write_model(lda, data, o, logger)
+            raise click.ClickException(f"{o['corpus']}: {e}; wrote that model to {o['output']}") from None
+    _write_model(lda, data, o, logger)
+    stopped = received[0] if received and lda.stopped_ else None
+    if stopped:
+        say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} and the checkpoint "
+            f"{checkpoint}; continue with: ldaem fit --resume {checkpoint}")
+        click.get_current_context().exit(128 + stopped)
+    if checkpoint.exists():
+        checkpoint.unlink()
+    say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} "
+        f"{'passes' if online else 'iterations'}, ELBO {lda.bound_:.6g} "
+        f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
+
+
+def _write_model(lda, data, options, logger):
+    from ldaem.model import save_model
+    settings = {"corpus": options["corpus"], "corpus_format": data.format, "seed": options["seed"],
                 "text_settings": data.text_settings, "n_documents": data.X.shape[0],
                 "n_tokens": data.n_tokens}
-    save_model(output, lda.to_model(data.vocab, settings))
-    log_path = elbo_log_path(output)
-    with atomic_output(log_path) as f:
+    save_model(options["output"], lda.to_model(data.vocab, settings))
+    with atomic_output(elbo_log_path(options["output"])) as f:
         f.write(logger.tsv())
-    say(f"wrote {output} and {log_path}: {lda.n_iter_} {'passes' if method == 'online' else 'iterations'}, "
-        f"ELBO {lda.bound_:.6g} ({lda.iterations_[-1].elbo_per_token:.4f} per token) "
-        f"in {time.perf_counter() - started:.1f}s")
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Within the block, SIGINT and SIGTERM are recorded (in the yielded list), not fatal: the
+    fit stops after the iteration under way."""
+    received = []
+    handlers = {number: signal.signal(number, lambda n, frame: received.append(n))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
+class _CheckpointKeeper:
+    """Called after each batch EM iteration: writes a checkpoint every `every` iterations, every
+    CHECKPOINT_SECONDS, and when a stop signal has arrived; returns whether to stop."""
+
+    CHECKPOINT_SECONDS = 600
+
+    def __init__(self, lda, path, options, every):
+        self.lda, self.path, self.options, self.every = lda, path, options, every
+        self.last = time.monotonic()
+
+    def __call__(self, record, received):
+        if self.every is None:
+            return bool(received)
+        due = (record.iteration % self.every == 0 or received
+               or time.monotonic() - self.last >= self.CHECKPOINT_SECONDS)
+        if due:
+            from ldaem.checkpoint import save_checkpoint
+            save_checkpoint(self.path, self.lda.fit_state(), self.options)
+            self.last = time.monotonic()
+        return bool(received)
 
 
 @contextlib.contextmanager
@@ -298,6 +407,10 @@ class _IterationLogger:
     def __init__(self, say, max_iter, tol):
         self.say, self.max_iter, self.tol = say, max_iter, tol
         self.records = []
+
+    def replay(self, records):
+        """Take the records of a resumed fit's earlier iterations, for the log file."""
+        self.records.extend(records)
 
     def __call__(self, record):
         self.records.append(record)

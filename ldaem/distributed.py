@@ -69,6 +69,10 @@ def numba_threads(n_jobs):
         numba.set_num_threads(before)
 
 
+def _n_rows(X):
+    return X.shape[0]
+
+
 def _partition_task(n_threads, *args):
     """partition_e_step on a worker, with n_threads numba threads."""
     with numba_threads(n_threads):
@@ -87,6 +91,14 @@ class InProcessEStep:
         self._gamma, totals = partition_e_step(self._X, exp_elog_beta, alpha, self._gamma,
                                                self._max_iter, self._tol)
         return totals
+
+    def gamma(self):
+        """Every document's gamma after the last E-step (None before the first)."""
+        return self._gamma
+
+    def set_gamma(self, gamma):
+        """Warm-start the next E-step from gamma (D x K), e.g. a checkpoint's."""
+        self._gamma = gamma
 
     def close(self):
         self._gamma = None
@@ -173,6 +185,19 @@ class DaskEStep:
         result = tree_sum(self._client, totals).result()
         self._gamma = gamma
         return result
+
+    def gamma(self):
+        """Every document's gamma after the last E-step, gathered from the workers."""
+        if any(g is None for g in self._gamma):
+            return None
+        return np.vstack(self._client.gather(self._gamma))
+
+    def set_gamma(self, gamma):
+        """Warm-start the next E-step from gamma (D x K), split along the partitions' rows."""
+        rows = self._client.gather([self._client.submit(_n_rows, part, pure=False)
+                                    for part in self._partitions])
+        edges = np.cumsum([0] + rows)
+        self._gamma = [self._client.scatter(gamma[a:b], hash=False) for a, b in zip(edges[:-1], edges[1:])]
 
     def _forget_lost_gamma(self):
         """Restart from the initial gamma every block whose gamma no worker holds any more."""

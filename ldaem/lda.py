@@ -81,6 +81,21 @@ class IterationRecord:
 
 
 @dataclass(frozen=True)
+class FitState:
+    """What batch EM continues from: the topics and alpha after an iteration's M-step, and every
+    document's gamma from its E-step. A fit resumed from it retraces the uninterrupted fit."""
+
+    topic_word: np.ndarray   # V x K, beta or lambda (word-major)
+    alpha: np.ndarray        # K
+    gamma: np.ndarray        # D x K, or None: the next E-step starts from alpha + N_d / K
+    iterations: tuple        # the IterationRecords so far
+
+
+class NumericalError(ArithmeticError):
+    """The ELBO stopped being finite; the estimator keeps the topics of the last good iteration."""
+
+
+@dataclass(frozen=True)
 class MinibatchRecord(IterationRecord):
     """One update of online EM. iteration counts updates (t); elbo is the minibatch's estimate of
     the corpus ELBO, (D / |B|) sum_{d in B} L_d + the topic term, and elbo_per_token divides it by
@@ -196,6 +211,7 @@ class LDA(TransformerMixin, BaseEstimator):
         self.topic_word_prior_ = topic_word_prior
         self._init_topics(n_words, check_random_state(self.random_state))
         self.iterations_ = []
+        self.topic_tokens_ = np.zeros(self.n_components)
 
     def _init_topics(self, n_words, rng):
         """Random topics, as lda-c's "random" start: each beta_k proportional to 1/V + uniform(0, 1)."""
@@ -248,8 +264,14 @@ class LDA(TransformerMixin, BaseEstimator):
             self.doc_topic_prior_ = mstep.update_asymmetric_prior(
                 self.doc_topic_prior_, totals.elog_theta, totals.n_docs)
 
-    def fit(self, X, y=None):
-        """Fit topics to X, a D x V matrix of document-term counts (sparse or dense)."""
+    def fit(self, X, y=None, resume=None):
+        """Fit topics to X, a D x V matrix of document-term counts (sparse or dense).
+
+        resume: a FitState (from fit_state(), e.g. through ldaem.checkpoint) of an earlier batch fit
+        of the same X and parameters, to continue it. The callback may stop the fit after any
+        iteration by returning True (stopped_ is then True). If the ELBO stops being finite, fit
+        raises NumericalError naming the iteration and keeps the topics of the iteration before.
+        """
         self._validate_params()
         X = self._check_counts(X, reset=True)
         if self.learning_method == "online":
@@ -257,30 +279,70 @@ class LDA(TransformerMixin, BaseEstimator):
         n_docs, n_words = X.shape
         n_tokens = float(X.data.sum())
         self._start(n_words, self.topic_word_prior)
+        if resume is not None:
+            self._resume(resume, n_docs)
+        self.stopped_ = False
         with _numba_threads(self.n_jobs), self._e_step_runner(X) as run_e_step:
-            for iteration in range(1, self.max_iter + 1):
-                start = time.perf_counter()
-                totals = run_e_step(self._exp_elog_beta, self.doc_topic_prior_)
-                elbo = totals.doc_bound + self._topic_bound()
-                self.topic_tokens_ = totals.sstats.sum(axis=0)
-                self._m_step(totals, iteration)
-                previous = self.iterations_[-1].elbo if self.iterations_ else None
-                relative = np.nan if previous is None else (elbo - previous) / abs(previous)
-                record = IterationRecord(
-                    iteration=iteration, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
-                    relative_change=relative, alpha=float(self.doc_topic_prior_.mean()),
-                    seconds=time.perf_counter() - start,
-                    mean_doc_iter=totals.doc_iter / n_docs if n_docs else 0.0)
-                self.iterations_.append(record)
-                if self.callback is not None:
-                    self.callback(record)
-                if previous is not None and relative < self.tol:
-                    break
+            if resume is not None and resume.gamma is not None:
+                run_e_step.set_gamma(np.ascontiguousarray(resume.gamma, dtype=np.float64))
+            self._runner = run_e_step
+            try:
+                for iteration in range(len(self.iterations_) + 1, self.max_iter + 1):
+                    record = self._batch_iteration(run_e_step, iteration, n_docs, n_tokens)
+                    if self.callback is not None and self.callback(record):
+                        self.stopped_ = True
+                        break
+                    if record.iteration > 1 and record.relative_change < self.tol:
+                        break
+            finally:
+                self._finish_batch()
+        return self
+
+    def _batch_iteration(self, run_e_step, iteration, n_docs, n_tokens):
+        """One E-step and M-step; returns the iteration's record."""
+        start = time.perf_counter()
+        totals = run_e_step(self._exp_elog_beta, self.doc_topic_prior_)
+        elbo = totals.doc_bound + self._topic_bound()
+        if not np.isfinite(elbo):
+            raise NumericalError(f"iteration {iteration}: the ELBO is {elbo}; the topics of "
+                                 f"iteration {iteration - 1} are kept")
+        self.topic_tokens_ = totals.sstats.sum(axis=0)
+        self._m_step(totals, iteration)
+        previous = self.iterations_[-1].elbo if self.iterations_ else None
+        record = IterationRecord(
+            iteration=iteration, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
+            relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
+            alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
+            mean_doc_iter=totals.doc_iter / n_docs if n_docs else 0.0)
+        self.iterations_.append(record)
+        return record
+
+    def _finish_batch(self):
+        """The public attributes from the state reached, also when an iteration failed."""
+        self._runner = None
         self.n_iter_ = len(self.iterations_)
-        self.bound_ = self.iterations_[-1].elbo
+        self.bound_ = self.iterations_[-1].elbo if self.iterations_ else np.nan
         self.elbo_trace_ = np.array([r.elbo for r in self.iterations_])
         self._set_public_topics()
-        return self
+
+    def _resume(self, state, n_docs):
+        expected = (self._topic_word.shape, (self.n_components,), (n_docs, self.n_components))
+        found = (state.topic_word.shape, state.alpha.shape,
+                 expected[2] if state.gamma is None else state.gamma.shape)
+        if found != expected:
+            raise ValueError(f"the state to resume has shapes {found} (topics, alpha, gamma); "
+                             f"this fit needs {expected}")
+        self._set_topics(np.ascontiguousarray(state.topic_word, dtype=np.float64))
+        self.doc_topic_prior_ = np.asarray(state.alpha, dtype=np.float64).copy()
+        self.iterations_ = list(state.iterations)
+
+    def fit_state(self):
+        """The FitState to continue this batch fit from; from a callback during fit, or after it
+        (then without gamma, which the fit does not keep: gamma is None)."""
+        runner = getattr(self, "_runner", None)
+        return FitState(topic_word=self._topic_word.copy(), alpha=self.doc_topic_prior_.copy(),
+                        gamma=None if runner is None else runner.gamma(),
+                        iterations=tuple(self.iterations_))
 
     @contextlib.contextmanager
     def _e_step_runner(self, X):

@@ -1,0 +1,53 @@
+"""Checkpoints of a batch fit: a FitState and the settings that made it, in an .npz that loads
+without pickle, so that `ldaem fit --resume` continues exactly where a fit stopped."""
+
+import json
+import zipfile
+import zlib
+from dataclasses import astuple, fields
+
+import numpy as np
+
+from ldaem.errors import ModelFileError
+from ldaem.fileio import atomic_output
+from ldaem.lda import FitState, IterationRecord
+
+CHECKPOINT_VERSION = 1
+_RECORD_FIELDS = [f.name for f in fields(IterationRecord)]
+
+
+def save_checkpoint(path, state, settings):
+    """Write state (a FitState with gamma) and settings (JSON-serialisable) to path atomically."""
+    records = np.array([astuple(r)[:len(_RECORD_FIELDS)] for r in state.iterations], dtype=np.float64)
+    with atomic_output(path, "wb") as f:
+        np.savez(f, checkpoint_version=np.array(CHECKPOINT_VERSION), topic_word=state.topic_word,
+                 alpha=state.alpha, gamma=state.gamma,
+                 iterations=records.reshape(len(state.iterations), len(_RECORD_FIELDS)),
+                 settings=np.array(json.dumps(settings, sort_keys=True)))
+
+
+def load_checkpoint(path):
+    """(FitState, settings) from a checkpoint file; any problem is a ModelFileError."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        version = int(arrays["checkpoint_version"])
+        settings = json.loads(str(arrays["settings"]))
+        records = arrays["iterations"]
+        state = FitState(topic_word=arrays["topic_word"], alpha=arrays["alpha"], gamma=arrays["gamma"],
+                         iterations=tuple(_record(row) for row in records))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such checkpoint file") from None
+    except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ModelFileError(f"{path}: not a readable ldaem checkpoint ({e})") from None
+    if version != CHECKPOINT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint version {version}, this ldaem reads {CHECKPOINT_VERSION}")
+    if not all(np.all(np.isfinite(a)) for a in (state.topic_word, state.alpha, state.gamma)):
+        raise ModelFileError(f"{path}: the checkpoint holds non-finite parameters")
+    return state, settings
+
+
+def _record(row):
+    values = dict(zip(_RECORD_FIELDS, row.tolist()))
+    values["iteration"] = int(values["iteration"])
+    return IterationRecord(**values)

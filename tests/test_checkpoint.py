@@ -1,0 +1,111 @@
+"""Stopping a fit and continuing it: checkpoints, signals, resume, and a fit that goes non-finite."""
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from click.testing import CliRunner
+
+from ldaem.checkpoint import load_checkpoint, save_checkpoint
+from ldaem.cli import main
+from ldaem.datasets import bundled_paths
+from ldaem.errors import ModelFileError
+from ldaem.lda import LDA, NumericalError
+from ldaem.model import load_model
+
+AP, AP_VOCAB = bundled_paths("ap")
+SCRIPT = Path(sys.executable).parent / "ldaem"
+
+
+def model_arrays(path):
+    model = load_model(path)
+    return model.topic_word, model.alpha, model.elbo_trace
+
+
+def test_a_fit_stopped_by_its_callback_resumes_to_the_uninterrupted_model(reuters, tmp_path):
+    params = dict(n_components=6, random_state=2, max_iter=12, tol=0)
+    whole = LDA(**params).fit(reuters.X)
+    saved = {}
+
+    def stop_after_five(record):
+        if record.iteration == 5:
+            save_checkpoint(tmp_path / "c.npz", first.fit_state(), {"note": "test"})
+            return True
+        return False
+
+    first = LDA(**params, callback=stop_after_five)
+    first.fit(reuters.X)
+    assert first.stopped_ and first.n_iter_ == 5
+    state, settings = load_checkpoint(tmp_path / "c.npz")
+    assert settings == {"note": "test"} and state.gamma.shape == (reuters.X.shape[0], 6)
+    assert [r.iteration for r in state.iterations] == [1, 2, 3, 4, 5]
+    resumed = LDA(**params).fit(reuters.X, resume=state)
+    assert resumed.n_iter_ == 12 and not resumed.stopped_
+    np.testing.assert_array_equal(resumed.components_, whole.components_)
+    np.testing.assert_array_equal(resumed.elbo_trace_, whole.elbo_trace_)
+    np.testing.assert_array_equal(resumed.doc_topic_prior_, whole.doc_topic_prior_)
+
+
+def test_a_state_of_another_shape_is_refused(reuters):
+    state = LDA(4, random_state=0, max_iter=2).fit(reuters.X).fit_state()
+    with pytest.raises(ValueError, match="the state to resume has shapes"):
+        LDA(5, random_state=0).fit(reuters.X, resume=state)
+
+
+def test_a_non_finite_elbo_stops_the_fit_keeping_the_last_good_topics():
+    X = sp.csr_matrix(np.array([[1e308, 1e308, 0.0], [0.0, 1.0, 2.0]]))
+    lda = LDA(2, random_state=0, max_iter=5)
+    with pytest.raises(NumericalError, match="iteration 1: the ELBO is"):
+        lda.fit(X)
+    assert np.all(np.isfinite(lda.components_)) and lda.n_iter_ == 0
+
+
+@pytest.mark.parametrize("number,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_finishes_the_iteration_writes_a_checkpoint_and_resume_ends_where_a_whole_fit_ends(
+        tmp_path, number, status):
+    fit = [str(SCRIPT), "fit", str(AP), "--vocab", str(AP_VOCAB), "-k", "8", "--seed", "3", "--tol", "0",
+           "--max-iter", "40", "--threads", "2"]
+    run = subprocess.Popen([*fit, "-o", str(tmp_path / "cut.npz")], stderr=subprocess.PIPE, text=True,
+                           cwd=tmp_path)
+    for line in run.stderr:
+        if line.startswith("iter    3"):
+            run.send_signal(number)
+            break
+    rest = run.stderr.read()
+    assert run.wait(timeout=120) == status, rest
+    checkpoint = tmp_path / "cut.checkpoint.npz"
+    assert f"continue with: ldaem fit --resume {checkpoint}" in rest
+    stopped_at = load_model(tmp_path / "cut.npz").elbo_trace.size
+    assert 3 <= stopped_at < 40
+    assert len(load_checkpoint(checkpoint)[0].iterations) == stopped_at
+
+    resumed = subprocess.run([str(SCRIPT), "fit", "--resume", str(checkpoint)], capture_output=True,
+                             text=True, cwd="/")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint} after iteration {stopped_at}" in resumed.stderr
+    assert not checkpoint.exists()                     # a finished fit needs no checkpoint
+    whole = subprocess.run([*fit, "-q", "-o", str(tmp_path / "whole.npz")], capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    for cut, uncut in zip(model_arrays(tmp_path / "cut.npz"), model_arrays(tmp_path / "whole.npz")):
+        np.testing.assert_array_equal(cut, uncut)
+    log = (tmp_path / "cut.elbo.tsv").read_text().splitlines()
+    assert [int(row.split("\t")[0]) for row in log[1:]] == list(range(1, 41))
+
+
+def test_resume_from_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
+    (tmp_path / "c.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    result = CliRunner().invoke(main, ["fit", "--resume", str(tmp_path / "c.npz")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {tmp_path / 'c.npz'}: not a readable ldaem checkpoint")
+    with pytest.raises(ModelFileError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "missing.npz")
+
+
+def test_fit_without_a_corpus_or_a_checkpoint_is_a_usage_error():
+    result = CliRunner().invoke(main, ["fit"])
+    assert result.exit_code == 2
+    assert "Missing argument 'CORPUS' (or give --resume CHECKPOINT)." in result.stderr
