@@ -104,34 +104,33 @@ def _accumulate_ratios(start, end, indices, counts, exp_elog_beta, exp_elog_thet
     Words are taken four at a time: four independent dot products, one pass over acc per four words.
     """
     n_topics = acc.shape[0]
+    beta = exp_elog_beta
     acc[:] = 0.0
     i = start
     while i + 4 <= end:
-        b0 = exp_elog_beta[indices[i]]
-        b1 = exp_elog_beta[indices[i + 1]]
-        b2 = exp_elog_beta[indices[i + 2]]
-        b3 = exp_elog_beta[indices[i + 3]]
+        # 2-D indexing, not row views: a view per word costs reference counting in the hot loop
+        w0, w1, w2, w3 = indices[i], indices[i + 1], indices[i + 2], indices[i + 3]
         s0 = s1 = s2 = s3 = 0.0
         for k in range(n_topics):
             t = exp_elog_theta_d[k]
-            s0 += t * b0[k]
-            s1 += t * b1[k]
-            s2 += t * b2[k]
-            s3 += t * b3[k]
+            s0 += t * beta[w0, k]
+            s1 += t * beta[w1, k]
+            s2 += t * beta[w2, k]
+            s3 += t * beta[w3, k]
         c0, c1, c2, c3 = counts[i] / s0, counts[i + 1] / s1, counts[i + 2] / s2, counts[i + 3] / s3
         ratio[i], ratio[i + 1], ratio[i + 2], ratio[i + 3] = c0, c1, c2, c3
         for k in range(n_topics):
-            acc[k] += c0 * b0[k] + c1 * b1[k] + c2 * b2[k] + c3 * b3[k]
+            acc[k] += c0 * beta[w0, k] + c1 * beta[w1, k] + c2 * beta[w2, k] + c3 * beta[w3, k]
         i += 4
     while i < end:
-        b0 = exp_elog_beta[indices[i]]
+        w0 = indices[i]
         s0 = 0.0
         for k in range(n_topics):
-            s0 += exp_elog_theta_d[k] * b0[k]
+            s0 += exp_elog_theta_d[k] * beta[w0, k]
         c0 = counts[i] / s0
         ratio[i] = c0
         for k in range(n_topics):
-            acc[k] += c0 * b0[k]
+            acc[k] += c0 * beta[w0, k]
         i += 1
 
 
