@@ -257,6 +257,7 @@ def _fit(options, state, resumed_from):
     """The fit command's work, from its parsed options (or those stored in a checkpoint)."""
     from ldaem.corpus import load_corpus
     from ldaem.lda import LDA, NumericalError
+    from ldaem.resources import InsufficientMemory
 
     o = options
     say = Progress(o["quiet"])
@@ -294,6 +295,8 @@ def _fit(options, state, resumed_from):
         lda.set_params(scheduler=address, callback=lambda r: logger(r) or keeper(r, received))
         try:
             lda.fit(data.X, resume=state)
+        except InsufficientMemory as e:
+            raise click.ClickException(f"{o['corpus']}: {e}") from None
         except NumericalError as e:
             _write_model(lda, data, o, logger)
             raise click.ClickException(f"{o['corpus']}: {e}; wrote that model to {o['output']}") from None

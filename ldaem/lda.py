@@ -17,6 +17,7 @@ from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.estep import as_csr_counts, e_step
 from ldaem.model import TopicModel
+from ldaem.resources import check_fit_memory
 
 
 def _is_int(minimum):
@@ -274,6 +275,7 @@ class LDA(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = self._check_counts(X, reset=True)
+        check_fit_memory(*X.shape, X.nnz, self.n_components)
         if self.learning_method == "online":
             return self._fit_online(X)
         n_docs, n_words = X.shape

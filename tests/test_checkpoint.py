@@ -109,3 +109,12 @@ def test_fit_without_a_corpus_or_a_checkpoint_is_a_usage_error():
     result = CliRunner().invoke(main, ["fit"])
     assert result.exit_code == 2
     assert "Missing argument 'CORPUS' (or give --resume CHECKPOINT)." in result.stderr
+
+
+def test_a_fit_too_large_for_memory_is_one_line_naming_the_corpus(tmp_path):
+    reuters, vocab = bundled_paths("reuters")
+    result = CliRunner().invoke(main, ["fit", str(reuters), "--vocab", str(vocab), "-k", "5000000", "-q",
+                                       "-o", str(tmp_path / "m.npz")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {reuters}: fitting 5000000 topics to 395 documents")
+    assert list(tmp_path.iterdir()) == []
