@@ -33,6 +33,13 @@ def _user_errors(command):
             sys.exit(141)
         except OSError as e:
             raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as e:
+            if (click.get_current_context().find_root().obj or {}).get("debug"):
+                raise
+            raise click.ClickException(f"internal error: {type(e).__name__}: {e} "
+                                       "(rerun with --debug for the traceback)") from None
     return wrapper
 
 
@@ -152,7 +159,9 @@ def elbo_log_path(model_path):
 
 @click.group()
 @click.version_option(package_name="ldaem")
-def main():
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+@click.pass_context
+def main(ctx, debug):
     """Find the topics of a collection of documents with latent Dirichlet allocation,
     fitted by variational EM.
 
@@ -162,6 +171,7 @@ def main():
         ldaem topics model.npz            # the top words of each topic
         ldaem infer new_docs.txt          # topic proportions of new documents
     """
+    ctx.obj = {"debug": debug}
 
 
 @main.command()

@@ -393,3 +393,16 @@ def test_a_closed_pipe_ends_topics_quietly(fitted):
                            capture_output=True, text=True)
     assert len(shown.stdout) == 10
     assert "Error" not in shown.stderr and "Traceback" not in shown.stderr
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(fitted, monkeypatch):
+    def broken(*args, **kwargs):             # numpy failing in a way ldaem does not expect
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(np, "load", broken)
+    quiet = CliRunner().invoke(main, ["topics", str(fitted.model)])
+    assert quiet.exit_code == 1
+    assert quiet.stderr == ("Error: internal error: RuntimeError: disk on fire "
+                            "(rerun with --debug for the traceback)\n")
+    loud = CliRunner().invoke(main, ["--debug", "topics", str(fitted.model)])
+    assert isinstance(loud.exception, RuntimeError)
