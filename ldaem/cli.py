@@ -214,6 +214,9 @@ def main(ctx, debug):
 @click.option("--workers", type=click.IntRange(min=1),
               help="Batch: start a local Dask cluster of this many worker processes for the E-step.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: a fresh one, stored in the model).")
+@click.option("--init", "init", default="random", show_default=True, metavar="random|seeded|MODEL",
+              help="Initial topics: random (lda-c's random start), seeded (each topic from a few random "
+                   "documents, as lda-c), or a model file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Batch: write a resumable checkpoint (NAME.checkpoint.npz beside the model) every "
@@ -294,7 +297,8 @@ def _fit(options, state, resumed_from):
               topic_word_prior=o["eta"], max_iter=o["passes"] if online else o["max_iter"],
               tol=o["tol"], max_doc_update_iter=o["doc_max_iter"], mean_change_tol=o["doc_tol"],
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
-              batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"])
+              batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
+              init=_initial_topics(o["init"], data.vocab, o["n_topics"]))
     checkpoint = _checkpoint_path(o["output"])
     if state is not None:
         logger.replay(state.iterations)
@@ -321,6 +325,23 @@ def _fit(options, state, resumed_from):
     say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} "
         f"{'passes' if online else 'iterations'}, ELBO {lda.bound_:.6g} "
         f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
+
+
+def _initial_topics(init, vocab, n_topics):
+    """--init: 'random', 'seeded', or the expected counts of the model file `init`."""
+    if init in ("random", "seeded"):
+        return init
+    import numpy as np
+
+    from ldaem.errors import ModelFileError
+    from ldaem.model import load_model
+
+    start = load_model(init)
+    if start.n_topics != n_topics:
+        raise ModelFileError(f"{init}: has {start.n_topics} topics, this fit asks for {n_topics} (-k)")
+    if start.vocab.shape != vocab.shape or not np.array_equal(start.vocab, vocab):
+        raise ModelFileError(f"{init}: was fitted with another vocabulary than this corpus's")
+    return start.expected_counts()
 
 
 def _write_model(lda, data, options, logger):

@@ -52,6 +52,8 @@ _PARAMETER_RULES = {
                      "None, an integer >= 0 or a numpy RandomState"),
     "n_jobs": (lambda v: v is None or v == -1 or _is_int(1)(v), "None, -1 or an integer >= 1"),
     "callback": (lambda v: v is None or callable(v), "None or a callable"),
+    "init": (lambda v: (isinstance(v, str) and v in ("random", "seeded")) or hasattr(v, "shape"),
+             "'random', 'seeded' or a K x V array of expected topic-word counts"),
     "learning_method": (lambda v: v in ("batch", "online"), "'batch' or 'online'"),
     "batch_size": (_is_int(1), "an integer >= 1"),
     "learning_offset": (_is_nonnegative_real, "a number >= 0"),
@@ -66,6 +68,9 @@ _PARAMETER_RULES = {
 # to single topics before the topics have separated, and EM stalls in poor optima (measured on
 # planted corpora and AP: see tests/test_lda.py and the README).
 DEFAULT_DOC_TOPIC_PRIOR = 0.5
+
+# Documents whose counts seed each topic in the 'seeded' start.
+SEEDED_DOCUMENTS = 5
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,9 @@ class LDA(TransformerMixin, BaseEstimator):
         below tol. Online EM makes max_iter passes over X (tol is not used).
     max_doc_update_iter, mean_change_tol : per-document E-step limits (mean absolute change of gamma).
     random_state : seed of the random initial topics.
+    init : the initial topics: 'random' (lda-c's random start), 'seeded' (each topic from the
+        counts of a few random documents, as lda-c's seeded start), or a K x V array of expected
+        topic-word counts (e.g. from an earlier model, to continue or refine it).
     n_jobs : threads of the E-step (None or -1: all cores). With a scheduler, the threads of each
         partition's task on its worker (None: 1, as Dask runs a task per worker thread).
     callback : called with an IterationRecord after every EM iteration (a MinibatchRecord after
@@ -162,7 +170,7 @@ class LDA(TransformerMixin, BaseEstimator):
                  doc_topic_prior_burn_in=10, topic_word_prior=None, max_iter=100, tol=1e-4, max_doc_update_iter=100,
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
                  learning_method="batch", batch_size=1024, learning_offset=64.0, learning_decay=0.7,
-                 total_samples=None, scheduler=None, n_partitions=None):
+                 total_samples=None, scheduler=None, n_partitions=None, init="random"):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.doc_topic_prior_update = doc_topic_prior_update
@@ -182,6 +190,7 @@ class LDA(TransformerMixin, BaseEstimator):
         self.total_samples = total_samples
         self.scheduler = scheduler
         self.n_partitions = n_partitions
+        self.init = init
 
     def __sklearn_clone__(self):
         """clone() copies every parameter but the scheduler: a Dask client is shared, not copied."""
@@ -205,23 +214,39 @@ class LDA(TransformerMixin, BaseEstimator):
             raise ValueError("document-term counts must be non-negative")
         return as_csr_counts(X)
 
-    def _start(self, n_words, topic_word_prior):
-        """Fresh fitted state: the initial alpha, eta, random topics and an empty log."""
+    def _start(self, X, topic_word_prior):
+        """Fresh fitted state: the initial alpha, eta, topics and an empty log."""
         initial_alpha = self.doc_topic_prior or DEFAULT_DOC_TOPIC_PRIOR
         self.doc_topic_prior_ = np.full(self.n_components, float(initial_alpha))
         self.topic_word_prior_ = topic_word_prior
-        self._init_topics(n_words, check_random_state(self.random_state))
+        sstats = self._initial_sstats(X, check_random_state(self.random_state))
+        if self.topic_word_prior_ is None:
+            self._set_topics(mstep.topics_from_sstats(sstats))
+        else:
+            self._set_topics(self.topic_word_prior_ + sstats)
         self.iterations_ = []
         self.topic_tokens_ = np.zeros(self.n_components)
 
-    def _init_topics(self, n_words, rng):
-        """Random topics, as lda-c's "random" start: each beta_k proportional to 1/V + uniform(0, 1)."""
-        sstats = (1.0 / n_words + rng.random_sample((self.n_components, n_words))).T.copy()
-        if self.topic_word_prior_ is None:
-            self._topic_word = mstep.topics_from_sstats(sstats)
-        else:
-            self._topic_word = self.topic_word_prior_ + sstats * (100.0 / n_words)
-        self._exp_elog_beta = self._exp_elog_beta_of(self._topic_word)
+    def _initial_sstats(self, X, rng):
+        """Expected topic-word counts to start from (V x K), by the init parameter:
+        'random': lda-c's random start, 1/V + uniform(0, 1), scaled to 100 pseudo-counts per topic
+        when smoothed; 'seeded': lda-c's seeded start, the counts of SEEDED_DOCUMENTS random
+        documents plus 0.1 per word; an array: K x V expected counts, e.g. an earlier model's."""
+        n_docs, n_words = X.shape
+        if isinstance(self.init, str) and self.init == "random":
+            sstats = 1.0 / n_words + rng.random_sample((self.n_components, n_words))
+            return (sstats if self.topic_word_prior_ is None else sstats * (100.0 / n_words)).T.copy()
+        if isinstance(self.init, str):
+            sstats = np.full((n_words, self.n_components), 0.1)
+            for k in range(self.n_components):
+                docs = rng.randint(0, n_docs, size=SEEDED_DOCUMENTS)
+                sstats[:, k] += np.asarray(X[docs].sum(axis=0)).ravel()
+            return sstats
+        sstats = np.asarray(self.init, dtype=np.float64)
+        if sstats.shape != (self.n_components, n_words) or not np.all(np.isfinite(sstats)) or sstats.min() < 0:
+            raise ValueError(f"LDA parameter init: an array must be {self.n_components} x {n_words} "
+                             f"finite non-negative expected counts, got shape {sstats.shape}")
+        return np.ascontiguousarray(sstats.T)
 
     def _exp_elog_beta_of(self, topic_word):
         """The E-step's word-major topic weights: beta itself, or exp(E[log beta]) under Dir(lambda)."""
@@ -280,7 +305,7 @@ class LDA(TransformerMixin, BaseEstimator):
             return self._fit_online(X)
         n_docs, n_words = X.shape
         n_tokens = float(X.data.sum())
-        self._start(n_words, self.topic_word_prior)
+        self._start(X, self.topic_word_prior)
         if resume is not None:
             self._resume(resume, n_docs)
         self.stopped_ = False
@@ -368,7 +393,7 @@ class LDA(TransformerMixin, BaseEstimator):
 
     def _fit_online(self, X):
         """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
-        self._start(X.shape[1], self._online_topic_word_prior())
+        self._start(X, self._online_topic_word_prior())
         self.n_iter_ = self.n_batch_iter_ = 0
         self.elbo_trace_ = np.empty(0)
         total_samples = self.total_samples or X.shape[0]
@@ -396,7 +421,7 @@ class LDA(TransformerMixin, BaseEstimator):
                              "(topic_word_prior); this one was fitted by maximum likelihood")
         X = self._check_counts(X, reset=not continuing)
         if not continuing:
-            self._start(X.shape[1], self._online_topic_word_prior())
+            self._start(X, self._online_topic_word_prior())
             self.n_iter_ = 0
             self.elbo_trace_ = np.empty(0)
         self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)
@@ -490,13 +515,14 @@ class LDA(TransformerMixin, BaseEstimator):
             topic_word=self.components_, alpha=self.doc_topic_prior_.copy(),
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),
             elbo_trace=self.elbo_trace_.copy(), topic_tokens=self.topic_tokens_.copy(),
-            settings={**self.get_params(), "callback": None, "scheduler": None, **(settings or {})})
+            settings={**self.get_params(), "callback": None, "scheduler": None,
+                      "init": self.init if isinstance(self.init, str) else "array", **(settings or {})})
 
     @classmethod
     def from_model(cls, model, **params):
         """An estimator ready to transform and score, rebuilt from a TopicModel."""
         saved = {name: model.settings[name] for name in cls._get_param_names()
-                 if name in model.settings and name not in ("callback", "scheduler")}
+                 if name in model.settings and name not in ("callback", "scheduler", "init")}
         lda = cls(**{**saved, **params, "n_components": model.n_topics,
                      "topic_word_prior": model.eta})
         lda.topic_word_prior_ = model.eta

@@ -58,6 +58,13 @@ class TopicModel:
         return [[(str(self.vocab[w]), float(distribution[k, w])) for w in top[k]]
                 for k in range(self.n_topics)]
 
+    def expected_counts(self):
+        """K x V expected topic-word counts of the training corpus: lambda - eta when smoothed,
+        else beta scaled by each topic's expected tokens (what a new fit may start from)."""
+        if self.eta is not None:
+            return np.maximum(self.topic_word - self.eta, 0.0)
+        return self.topic_word * self.topic_tokens[:, None]
+
     def trained_words(self):
         """Mask of the terms the training documents used: for maximum-likelihood topics, those
         whose probability is above the floor in some topic; smoothed topics know every term."""

@@ -406,3 +406,18 @@ def test_an_unexpected_error_is_one_line_unless_debug(fitted, monkeypatch):
                             "(rerun with --debug for the traceback)\n")
     loud = CliRunner().invoke(main, ["--debug", "topics", str(fitted.model)])
     assert isinstance(loud.exception, RuntimeError)
+
+
+def test_init_from_a_model_of_the_same_vocabulary_or_a_clear_error(fitted, tmp_path):
+    continued = fit_reuters(tmp_path / "again.npz", "--init", fitted.model, "--seed", 1, "-q")
+    assert continued.exit_code == 0, continued.stderr
+    first, again = load_model(fitted.model), load_model(tmp_path / "again.npz")
+    assert again.elbo_trace[0] >= first.elbo_trace[-1] - 1e-3 * abs(first.elbo_trace[-1])
+    wrong_k = fit_reuters(tmp_path / "k.npz", "--init", fitted.model, "-k", 7, "-q")
+    assert wrong_k.exit_code == 1
+    assert wrong_k.stderr == f"Error: {fitted.model}: has {N_TOPICS} topics, this fit asks for 7 (-k)\n"
+    (tmp_path / "docs.txt").write_text("alpha beta gamma\nbeta gamma delta\n")
+    other = ldaem("fit", tmp_path / "docs.txt", "-k", N_TOPICS, "--init", fitted.model, "-q",
+                  "-o", tmp_path / "o.npz")
+    assert other.stderr == f"Error: {fitted.model}: was fitted with another vocabulary than this corpus's\n"
+    assert not (tmp_path / "o.npz").exists()

@@ -148,3 +148,22 @@ def test_model_round_trip_keeps_inference(reuters, tmp_path):
     save_model(tmp_path / "m.npz", lda.to_model(reuters.vocab, {"seed": 0}))
     restored = Estimator.from_model(load_model(tmp_path / "m.npz"))
     np.testing.assert_array_equal(restored.transform(reuters.X), lda.transform(reuters.X))
+
+
+def test_seeded_start_recovers_planted_topics():
+    X, beta, _ = generate_lda_corpus(6, 120, 800, 120, 0.3, seed=21)
+    lda = LDA(6, init="seeded", random_state=0, max_iter=200, tol=1e-6).fit(X)
+    assert matched_cosines(lda.topic_word_, beta).mean() >= 0.95
+    assert_monotone(lda.elbo_trace_)
+
+
+def test_a_fit_started_from_a_model_continues_from_its_topics(reuters):
+    first = LDA(5, random_state=0, max_iter=30, tol=0).fit(reuters.X)
+    counts = first.topic_word_ * first.topic_tokens_[:, None]
+    again = LDA(5, init=counts, doc_topic_prior=float(first.doc_topic_prior_[0]),
+                doc_topic_prior_burn_in=0, max_iter=3, tol=0).fit(reuters.X)
+    # starting where the first fit ended: the first E-step's ELBO is already at its level
+    assert again.elbo_trace_[0] >= first.elbo_trace_[-1] - 1e-3 * abs(first.elbo_trace_[-1])
+    assert again.elbo_trace_[0] > first.elbo_trace_[5]
+    with pytest.raises(ValueError, match="an array must be 5 x 4258"):
+        LDA(5, init=counts[:, :10]).fit(reuters.X)
