@@ -640,6 +640,103 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
 
 
 @main.command()
+@click.argument("corpus", type=click.Path())
+@_corpus_options(format_flag="--corpus-format")
+@_text_options
+@click.option("-k", "--topics", "topic_counts", default="10,20,50", show_default=True,
+              help="The numbers of topics to compare, separated by commas.")
+@click.option("--heldout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Share of the documents kept out of training and scored.")
+@click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Top words per topic that coherence is computed over.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the held-out split and of every fit.")
+@click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@_user_errors
+def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic_counts, heldout, top_n,
+           seed, threads, output_format, quiet):
+    """Compare numbers of topics on CORPUS, to choose K.
+
+    Keeps a random --heldout share of the documents out, fits each K to the rest (loading the
+    corpus once), and prints for each K the held-out per-word bound and perplexity, document
+    completion, and mean UMass (training) and NPMI (held-out) coherence. Higher is better for all
+    but perplexity.
+
+    \b
+    Example:
+        ldaem select corpora/ap/ap.dat --vocab corpora/ap/vocab.txt -k 10,20,50
+        ldaem select abstracts.txt -k 20,50,100 --heldout 0.2 --format json
+    """
+    from ldaem.corpus import load_corpus
+    from ldaem.lda import LDA
+    from ldaem.selection import compare_topic_counts
+
+    try:
+        counts = [int(k) for k in topic_counts.split(",")]
+    except ValueError:
+        counts = [0]
+    if min(counts) < 1:
+        raise click.BadParameter(f"{topic_counts!r} is not a list of positive integers", param_hint="-k")
+    say = Progress(quiet)
+    data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding, **reading)
+    say(f"loaded {corpus}: {data.describe()}")
+    rows = compare_topic_counts(
+        data.X, counts, heldout, seed, top_n, make_lda=lambda k: LDA(k, random_state=seed, n_jobs=threads),
+        on_fit=lambda k, lda: say(f"K={k}: {lda.n_iter_} iterations"))
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=1))
+        return
+    click.echo("held-out figures in nats per token (perplexity = exp(-bound)); coherence over the top "
+               f"{top_n} words")
+    click.echo(f"{'K':>5} {'iters':>6} {'train':>8} {'held-out':>9} {'perplexity':>11} "
+               f"{'completion':>11} {'umass':>8} {'npmi':>7}")
+    for r in rows:
+        click.echo(f"{r['topics']:>5} {r['iterations']:>6} {r['training_bound']:>8.4f} "
+                   f"{r['heldout_bound']:>9.4f} {r['heldout_perplexity']:>11.1f} {r['completion']:>11.4f} "
+                   f"{r['umass']:>8.2f} {r['npmi']:>7.3f}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("corpus", type=click.Path())
+@_corpus_options
+@click.option("--to", "target", type=click.Choice(["pyldavis"]), default="pyldavis", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-", show_default=True,
+              help="JSON file to write (- for stdout).")
+@click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@_user_errors
+def export(model, corpus, corpus_format, vocab, encoding, reading, target, output, threads):
+    """Export MODEL with the documents of CORPUS for another tool.
+
+    pyldavis: a JSON object whose keys are the arguments of pyLDAvis.prepare: topic_term_dists,
+    doc_topic_dists (inferred for CORPUS), doc_lengths, vocab, term_frequency. Pass them as
+    pyLDAvis.prepare(**data, sort_topics=False) to keep ldaem's topic numbers.
+
+    \b
+    Example:
+        ldaem export model.npz corpus.txt --to pyldavis -o vis.json
+    """
+    fitted, data, _ = _documents_for_model(model, corpus, corpus_format, vocab, encoding, reading)
+    doc_topic = _estimator(fitted, threads).transform(data.X)
+    exported = {
+        "topic_term_dists": fitted.topic_word_distribution().tolist(),
+        "doc_topic_dists": doc_topic.tolist(),
+        "doc_lengths": [int(n) for n in data.X.sum(axis=1).A1],
+        "vocab": [str(w) for w in fitted.vocab],
+        "term_frequency": [int(n) for n in data.X.sum(axis=0).A1],
+    }
+    text = json.dumps(exported)
+    if output == "-":
+        click.echo(text)
+    else:
+        with atomic_output(output) as f:
+            f.write(text)
+
+
+@main.command()
 @click.argument("source", type=click.Path())
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--to", "to_format", type=click.Choice(["ldac", "uci", "mm", "npz"]),

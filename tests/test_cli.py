@@ -421,3 +421,33 @@ def test_init_from_a_model_of_the_same_vocabulary_or_a_clear_error(fitted, tmp_p
                   "-o", tmp_path / "o.npz")
     assert other.stderr == f"Error: {fitted.model}: was fitted with another vocabulary than this corpus's\n"
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_select_compares_topic_counts_on_one_held_out_split(tmp_path):
+    result = ldaem("select", REUTERS, "--vocab", REUTERS_VOCAB, "-k", "2,6", "--format", "json", "-q")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["topics"] for r in rows] == [2, 6]
+    for r in rows:
+        assert r["heldout_perplexity"] == pytest.approx(np.exp(-r["heldout_bound"]))
+        assert -1 <= r["npmi"] <= 1 and r["umass"] < 0
+    assert rows[1]["training_bound"] > rows[0]["training_bound"]   # more topics fit the training set better
+    table = ldaem("select", REUTERS, "--vocab", REUTERS_VOCAB, "-k", "2,6", "-q").stdout.splitlines()
+    assert table[1].split() == ["K", "iters", "train", "held-out", "perplexity", "completion", "umass", "npmi"]
+    assert [line.split()[0] for line in table[2:]] == ["2", "6"]
+    refused = ldaem("select", REUTERS, "--vocab", REUTERS_VOCAB, "-k", "5,x")
+    assert refused.exit_code == 2 and "'5,x' is not a list of positive integers" in refused.stderr
+
+
+def test_export_gives_pyldavis_its_arguments(fitted, tmp_path):
+    result = ldaem("export", fitted.model, REUTERS, "--vocab", REUTERS_VOCAB, "-o", tmp_path / "vis.json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads((tmp_path / "vis.json").read_text())
+    corpus = load_corpus(REUTERS, vocab=REUTERS_VOCAB)
+    topics = np.array(data["topic_term_dists"])
+    doc_topic = np.array(data["doc_topic_dists"])
+    assert topics.shape == (N_TOPICS, 4258) and doc_topic.shape == (395, N_TOPICS)
+    np.testing.assert_allclose(topics.sum(axis=1), 1) and np.testing.assert_allclose(doc_topic.sum(axis=1), 1)
+    assert data["doc_lengths"] == corpus.X.sum(axis=1).A1.astype(int).tolist()
+    assert data["term_frequency"] == corpus.X.sum(axis=0).A1.astype(int).tolist()
+    assert data["vocab"] == corpus.vocab.tolist()

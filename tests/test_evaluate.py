@@ -246,3 +246,13 @@ def test_a_single_topic_has_no_closest_topic():
 def test_corpora_must_have_the_models_terms():
     with pytest.raises(ValueError, match="the training corpus has 5 terms, the model 6"):
         evaluate(lda_of(BETA, ALPHA), counts_of(DOCS, 6), X_train=sp.csr_matrix((2, 5)))
+
+
+def test_split_documents_keeps_out_a_share_and_drops_words_unseen_in_training():
+    from ldaem.selection import split_documents
+    X = sp.csr_matrix(np.array([[1, 2, 0, 0], [0, 1, 1, 0], [3, 0, 0, 0], [0, 0, 0, 5], [1, 1, 1, 0]], float))
+    train, heldout = split_documents(X, 0.4, seed=0)
+    assert train.shape == (3, 4) and heldout.shape == (2, 4)
+    seen = np.asarray(train.sum(axis=0)).ravel() > 0
+    assert np.all(np.asarray(heldout.sum(axis=0)).ravel()[~seen] == 0)
+    assert train.sum() + heldout.sum() <= X.sum()
