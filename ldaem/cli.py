@@ -218,6 +218,11 @@ def main(ctx, debug):
               help="Initial topics: random (lda-c's random start), seeded (each topic from a few random "
                    "documents, as lda-c), or a model file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@click.option("--heldout", metavar="SHARE|FILE",
+              help="Keep a random SHARE (e.g. 0.1) of the documents out of the fit, or score the "
+                   "documents of FILE (same format options), and log their per-word bound.")
+@click.option("--eval-every", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Log the held-out bound every N iterations (minibatches, online).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Batch: write a resumable checkpoint (NAME.checkpoint.npz beside the model) every "
                    "N iterations, and at least every 10 minutes.")
@@ -288,10 +293,13 @@ def _fit(options, state, resumed_from):
     say(f"loaded {o['corpus']}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
     if o["seed"] is None:
         o["seed"] = secrets.randbelow(2**31)
+    data, heldout = _held_out(data, o)
+    heldout_log = None if heldout is None else (o["eval_every"], lambda: lda.score(heldout) / heldout.sum())
     if online:
-        logger = _IterationLogger(say, o["passes"] * math.ceil(data.X.shape[0] / o["batch_size"]), 0.0)
+        logger = _IterationLogger(say, o["passes"] * math.ceil(data.X.shape[0] / o["batch_size"]), 0.0,
+                                  heldout_log)
     else:
-        logger = _IterationLogger(say, o["max_iter"], o["tol"])
+        logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log)
     lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
               topic_word_prior=o["eta"], max_iter=o["passes"] if online else o["max_iter"],
@@ -325,6 +333,38 @@ def _fit(options, state, resumed_from):
     say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} "
         f"{'passes' if online else 'iterations'}, ELBO {lda.bound_:.6g} "
         f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
+
+
+def _held_out(data, options):
+    """(training corpus, held-out counts or None) by --heldout: a share of the documents, kept out
+    at random (seeded), or a file read against the training vocabulary. Held-out tokens of words
+    no training document uses are dropped (see _documents_for_model)."""
+    import dataclasses
+
+    import numpy as np
+
+    from ldaem.corpus import load_corpus
+    from ldaem.selection import split_documents
+
+    given = options["heldout"]
+    if not given:
+        return data, None
+    try:
+        share = float(given)
+    except ValueError:
+        share = None
+    if share is not None:
+        if not 0 < share < 1:
+            raise click.BadParameter(f"{given!r} is neither a share in (0, 1) nor a file", param_hint="--heldout")
+        train, heldout = split_documents(data.X, share, options["seed"])
+        return dataclasses.replace(data, X=train, names=None), heldout
+    other = load_corpus(given, options["corpus_format"], options["vocab"], _text_settings(options),
+                        fixed_vocab=data.vocab, encoding=options["encoding"], **_reading(options))
+    seen = np.asarray(data.X.sum(axis=0)).ravel() > 0
+    heldout = other.X.copy()
+    heldout.data[~seen[heldout.indices]] = 0
+    heldout.eliminate_zeros()
+    return data, heldout
 
 
 def _initial_topics(init, vocab, n_topics):
@@ -436,11 +476,14 @@ class _IterationLogger:
     """Receives each EM iteration: prints a progress line and keeps the rows of the ELBO log."""
 
     COLUMNS = ("iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds",
-               "doc_iterations")
+               "doc_iterations", "heldout_per_token")
 
-    def __init__(self, say, max_iter, tol):
-        self.say, self.max_iter, self.tol = say, max_iter, tol
+    def __init__(self, say, max_iter, tol, heldout=None):
+        """heldout: None, or (every, score) to log score() (held-out bound per token) every
+        `every` iterations."""
+        self.say, self.max_iter, self.tol, self.heldout = say, max_iter, tol, heldout
         self.records = []
+        self.heldout_scores = {}
 
     def replay(self, records):
         """Take the records of a resumed fit's earlier iterations, for the log file."""
@@ -448,8 +491,12 @@ class _IterationLogger:
 
     def __call__(self, record):
         self.records.append(record)
+        shown = ""
+        if self.heldout and record.iteration % self.heldout[0] == 0:
+            self.heldout_scores[record.iteration] = self.heldout[1]()
+            shown = f"held-out {self.heldout_scores[record.iteration]:.4f}/token  "
         self.say(f"iter {record.iteration:4d}  ELBO {record.elbo:.8g}  {record.elbo_per_token:.4f}/token  "
-                 f"change {record.relative_change:.2e}  alpha {record.alpha:.4g}  "
+                 f"change {record.relative_change:.2e}  alpha {record.alpha:.4g}  {shown}"
                  f"{record.seconds:.2f}s  {self._time_left()}")
 
     def _time_left(self):
@@ -471,7 +518,9 @@ class _IterationLogger:
         for r in self.records:
             writer.writerow([r.iteration, repr(r.elbo), f"{r.elbo_per_token:.10g}",
                              f"{r.relative_change:.6g}", f"{r.alpha:.10g}", f"{r.seconds:.4f}",
-                             f"{r.mean_doc_iter:.3f}"])
+                             f"{r.mean_doc_iter:.3f}",
+                             f"{self.heldout_scores[r.iteration]:.10g}" if r.iteration in self.heldout_scores
+                             else ""])
         return out.getvalue()
 
 

@@ -485,9 +485,10 @@ class LDA(TransformerMixin, BaseEstimator):
         """Topic proportions of the documents of X and each document's ELBO term L_d.
 
         Returns (doc_topic, doc_bound): doc_topic D x K (rows sum to one; an empty document gets
-        the prior's proportions), doc_bound D (sum over documents: the held-out bound).
+        the prior's proportions), doc_bound D (sum over documents: the held-out bound). Also
+        works during a fit, from its callback, with the topics of the iteration just finished.
         """
-        check_is_fitted(self, "components_")
+        check_is_fitted(self, "_exp_elog_beta")
         X = self._check_counts(X, reset=False)
         with _numba_threads(self.n_jobs):
             result = e_step(X, self._exp_elog_beta, self.doc_topic_prior_, None,

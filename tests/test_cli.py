@@ -22,7 +22,8 @@ from ldaem.model import load_model
 
 REUTERS, REUTERS_VOCAB = bundled_paths("reuters")
 N_TOPICS = 5
-ELBO_COLUMNS = ["iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds", "doc_iterations"]
+ELBO_COLUMNS = ["iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds", "doc_iterations",
+                "heldout_per_token"]
 
 
 def ldaem(*args):
@@ -451,3 +452,16 @@ def test_export_gives_pyldavis_its_arguments(fitted, tmp_path):
     assert data["doc_lengths"] == corpus.X.sum(axis=1).A1.astype(int).tolist()
     assert data["term_frequency"] == corpus.X.sum(axis=0).A1.astype(int).tolist()
     assert data["vocab"] == corpus.vocab.tolist()
+
+
+def test_fit_logs_the_bound_of_held_out_documents(tmp_path):
+    result = fit_reuters(tmp_path / "m.npz", "--heldout", 0.2, "--eval-every", 2, "--seed", 4, "--tol", 0)
+    assert result.exit_code == 0, result.stderr
+    assert "held-out" in [line for line in result.stderr.splitlines() if line.startswith("iter    2")][0]
+    header, *rows = read_tsv((tmp_path / "m.elbo.tsv").read_text())
+    logged = {int(r[0]): r[-1] for r in rows}
+    assert [i for i, value in logged.items() if value] == [2, 4]
+    assert all(-12 < float(logged[i]) < -6 for i in (2, 4))
+    assert load_model(tmp_path / "m.npz").settings["n_documents"] == 395 - 79
+    refused = fit_reuters(tmp_path / "x.npz", "--heldout", 1.5)
+    assert refused.exit_code == 2 and "'1.5' is neither a share in (0, 1) nor a file" in refused.stderr
