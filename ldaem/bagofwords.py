@@ -273,9 +273,7 @@ def _mm_header(path, f):
 def _read_entries(reading, f, header, kind):
     """The CSR matrix of the `document word [count]` lines that follow a header in f."""
     path, n_terms = reading.path, reading.n_terms
-    if header.n_words != n_terms and not reading.vocab_is_model:
-        raise CorpusError(f"{path}:{header.words_line}: the header says {header.n_words} words but "
-                          f"{reading.source} has {n_terms} terms")
+    check_header_words(reading, header)
     index = _index_dtype(max(header.nnz, header.n_docs + 1))
     rows = np.empty(header.nnz, dtype=index)
     cols = np.empty(header.nnz, dtype=index)
@@ -291,6 +289,14 @@ def _read_entries(reading, f, header, kind):
         raise CorpusError(f"{path}:{header.nnz_line}: the header says {header.nnz} entries but "
                           f"the file has {nnz}")
     return _csr_from_entries(rows, cols, counts, (header.n_docs, n_terms))
+
+
+def check_header_words(reading, header):
+    """Fail unless the header's word count W is the vocabulary's size (or the vocabulary is the
+    model's, which the corpus may use only part of)."""
+    if header.n_words != reading.n_terms and not reading.vocab_is_model:
+        raise CorpusError(f"{reading.path}:{header.words_line}: the header says {header.n_words} "
+                          f"words but {reading.source} has {reading.n_terms} terms")
 
 
 def _entry_problem(line, kind, header, n_terms, source, full):
@@ -375,13 +381,13 @@ def _count_bytes(path, *needles):
     return totals
 
 
-def _chunks(f, first_line=1, offset=0):
+def _chunks(f, first_line=1, offset=0, size=_CHUNK):
     """(uint8 array of whole lines, number of its first line, its offset in the file) from the
-    binary file f, to its end. Blank lines at the end of a chunk are carried into the next one,
-    so that a kernel that finds a blank line followed by nothing but blank lines is at the end of
-    the file."""
+    binary file f, to its end, read size bytes at a time. Blank lines at the end of a chunk are
+    carried into the next one, so that a kernel that finds a blank line followed by nothing but
+    blank lines is at the end of the file."""
     rest, line = b"", first_line
-    while block := f.read(_CHUNK):
+    while block := f.read(size):
         block = rest + block if rest else block
         content = len(block[:block.rfind(b"\n") + 1].rstrip())
         if content == 0:

@@ -209,6 +209,9 @@ def main(ctx, debug):
               show_default=True, help="Online: learning decay of rho_t = (tau0 + t)^-kappa.")
 @click.option("--passes", type=click.IntRange(min=1), default=10, show_default=True,
               help="Online: passes over the corpus.")
+@click.option("--stream", is_flag=True,
+              help="Online: read the corpus from disk one minibatch at a time, so memory is bounded "
+                   "by the minibatch and the topics (raw text: a first pass fixes the vocabulary).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="Batch: run the E-step on the Dask cluster at ADDRESS (tcp://host:port).")
 @click.option("--workers", type=click.IntRange(min=1),
@@ -287,16 +290,25 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--scheduler and --workers work with --method batch")
     if online and resumed_from:
         raise click.UsageError("--resume continues batch fits only")
+    if o["stream"] and not (online and o["init"] == "random" and not o["heldout"]):
+        raise click.UsageError("--stream works with --method online, --init random and no --heldout")
     started = time.perf_counter()
-    data = load_corpus(o["corpus"], o["corpus_format"], o["vocab"], _text_settings(o),
-                       encoding=o["encoding"], **_reading(o))
-    say(f"loaded {o['corpus']}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
+    if o["stream"]:
+        from ldaem.stream import stream_corpus
+        data = stream_corpus(o["corpus"], o["batch_size"], o["corpus_format"], o["vocab"], _text_settings(o),
+                             encoding=o["encoding"], **_reading(o))
+        say(f"streaming {o['corpus']}: {data.n_documents} documents, {len(data.vocab)} terms, "
+            f"in minibatches of {o['batch_size']}")
+    else:
+        data = load_corpus(o["corpus"], o["corpus_format"], o["vocab"], _text_settings(o),
+                           encoding=o["encoding"], **_reading(o))
+        say(f"loaded {o['corpus']}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
     if o["seed"] is None:
         o["seed"] = secrets.randbelow(2**31)
     data, heldout = _held_out(data, o)
     heldout_log = None if heldout is None else (o["eval_every"], lambda: lda.score(heldout) / heldout.sum())
     if online:
-        logger = _IterationLogger(say, o["passes"] * math.ceil(data.X.shape[0] / o["batch_size"]), 0.0,
+        logger = _IterationLogger(say, o["passes"] * math.ceil(_n_documents(data) / o["batch_size"]), 0.0,
                                   heldout_log)
     else:
         logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log)
@@ -311,12 +323,16 @@ def _fit(options, state, resumed_from):
     if state is not None:
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
-    with _stop_on_signals() as received, _dask_scheduler(o["scheduler"], o["workers"], say) as address:
+    with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as address:
         keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o),
                                    None if online else o["checkpoint_every"])
         lda.set_params(scheduler=address, callback=lambda r: logger(r) or keeper(r, received))
         try:
-            lda.fit(data.X, resume=state)
+            if o["stream"]:
+                from ldaem.stream import fit_online_streaming
+                fit_online_streaming(lda, data, o["passes"])
+            else:
+                lda.fit(data.X, resume=state)
         except InsufficientMemory as e:
             raise click.ClickException(f"{o['corpus']}: {e}") from None
         except NumericalError as e:
@@ -384,23 +400,28 @@ def _initial_topics(init, vocab, n_topics):
     return start.expected_counts()
 
 
+def _n_documents(data):
+    """Documents of a Corpus, or of a CorpusStream (counted without reading them all)."""
+    return data.n_documents if hasattr(data, "n_documents") else data.X.shape[0]
+
+
 def _write_model(lda, data, options, logger):
     from ldaem.model import save_model
     settings = {"corpus": options["corpus"], "corpus_format": data.format, "seed": options["seed"],
-                "text_settings": data.text_settings, "n_documents": data.X.shape[0],
-                "n_tokens": data.n_tokens}
+                "text_settings": data.text_settings, "n_documents": _n_documents(data),
+                "n_tokens": getattr(data, "n_tokens", None)}
     save_model(options["output"], lda.to_model(data.vocab, settings))
     with atomic_output(elbo_log_path(options["output"])) as f:
         f.write(logger.tsv())
 
 
 @contextlib.contextmanager
-def _stop_on_signals():
+def _stop_on_signals(active=True):
     """Within the block, SIGINT and SIGTERM are recorded (in the yielded list), not fatal: the
-    fit stops after the iteration under way."""
+    fit stops after the iteration under way. Inactive (online fits), they act as usual."""
     received = []
-    handlers = {number: signal.signal(number, lambda n, frame: received.append(n))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    numbers = (signal.SIGINT, signal.SIGTERM) if active else ()
+    handlers = {number: signal.signal(number, lambda n, frame: received.append(n)) for number in numbers}
     try:
         yield received
     finally:

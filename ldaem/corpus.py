@@ -150,15 +150,7 @@ def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=N
     name. doc_separator: text and dir formats, documents are separated by lines holding only it.
     """
     path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{path}: no such file")
-    format = format or detect_format(path)
-    if format not in FORMATS:
-        raise CorpusError(f"{path}: unknown corpus format {format!r} (known: {', '.join(FORMATS)})")
-    if path.is_dir() and format != "dir":
-        raise CorpusError(f"{path}: is a folder; the {format} format reads a file (--format dir reads a folder)")
-    if format == "dir" and not path.is_dir():
-        raise CorpusError(f"{path}: is not a folder (the dir format reads a folder of text files)")
+    format = checked_format(path, format)
     rawtext.check_encoding(encoding, encoding_errors)
     if fixed_vocab is not None:
         fixed_vocab = np.asarray(fixed_vocab, dtype=str)
@@ -174,6 +166,27 @@ def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=N
     if corpus.X.shape[0] == 0:
         raise CorpusError(f"{path}: holds no documents")
     return corpus
+
+
+def checked_format(path, format=None):
+    """The format of the corpus at path (format, or detected), failing clearly when path does
+    not exist or is a file where the format reads a folder, or the reverse."""
+    if not path.exists():
+        raise CorpusError(f"{path}: no such file")
+    format = format or detect_format(path)
+    if format not in FORMATS:
+        raise CorpusError(f"{path}: unknown corpus format {format!r} (known: {', '.join(FORMATS)})")
+    if path.is_dir() and format != "dir":
+        raise CorpusError(f"{path}: is a folder; the {format} format reads a file (--format dir reads a folder)")
+    if format == "dir" and not path.is_dir():
+        raise CorpusError(f"{path}: is not a folder (the dir format reads a folder of text files)")
+    return format
+
+
+def known_columns(column):
+    """A function giving the columns (column[term]) of the tokens in column, in order, dropping
+    the others."""
+    return lambda tokens: filter((-1).__ne__, map(column.get, tokens, repeat(-1)))
 
 
 def _raw_documents(path, format, encoding, errors, text_field, id_field, separator):
@@ -225,7 +238,7 @@ def _count_words(path, format, documents, settings, fixed_vocab):
         vocabulary.default_factory = None                    # no reference cycle keeps it alive
     else:
         column = {term: i for i, term in enumerate(fixed_vocab.tolist())}
-        counts = _count(texts, lambda tokens: filter((-1).__ne__, map(column.get, tokens, repeat(-1))))
+        counts = _count(texts, known_columns(column))
     if texts.count == 0:
         raise CorpusError(f"{path}: holds no documents")
     oov, vocab = counts.n_tokens - int(counts.counts.sum()), fixed_vocab
@@ -291,13 +304,26 @@ def _count(documents, columns_of):
 
 
 def _pruned_vocabulary(path, counts, vocabulary, settings):
-    """(vocabulary, column of each counted term or -1) after CountVectorizer's rules: terms in
-    order, those in fewer than min_df or more than max_df documents dropped, then only the
-    max_features most frequent kept (ties broken as CountVectorizer breaks them)."""
+    """(vocabulary, column of each counted term or -1) after CountVectorizer's rules (see
+    pruned_terms)."""
     n_docs = len(counts.indptr) - 1
     terms = sorted(vocabulary)
     counted_as = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
     document_frequency = np.bincount(counts.indices, minlength=len(terms))[counted_as]
+    term_frequency = lambda: np.bincount(counts.indices, weights=counts.counts,  # noqa: E731
+                                         minlength=len(terms))[counted_as]
+    keep = pruned_terms(path, document_frequency, term_frequency, n_docs, settings)
+    column = np.full(len(terms), -1, dtype=np.int32)
+    column[counted_as[keep]] = np.arange(np.count_nonzero(keep), dtype=np.int32)
+    return np.array([term for term, kept in zip(terms, keep) if kept], dtype=str), column
+
+
+def pruned_terms(path, document_frequency, term_frequency, n_docs, settings):
+    """Which terms (in sorted order) CountVectorizer's rules keep, as a boolean mask: those in
+    fewer than min_df or more than max_df of the n_docs documents dropped, then only the
+    max_features most frequent kept (ties broken as CountVectorizer breaks them).
+    document_frequency: each term's number of documents; term_frequency: its number of tokens,
+    or a function returning them (called only when max_features prunes)."""
     high = settings.max_df if isinstance(settings.max_df, Integral) else settings.max_df * n_docs
     low = settings.min_df if isinstance(settings.min_df, Integral) else settings.min_df * n_docs
     if high < low:
@@ -305,14 +331,12 @@ def _pruned_vocabulary(path, counts, vocabulary, settings):
                           f"--min-df {settings.min_df} asks for ({n_docs} documents)")
     keep = (document_frequency <= high) & (document_frequency >= low)
     if settings.max_features is not None and keep.sum() > settings.max_features:
-        term_frequency = np.bincount(counts.indices, weights=counts.counts, minlength=len(terms))[counted_as]
-        top = (-term_frequency[keep]).argsort()[:settings.max_features]
-        keep = np.zeros(len(terms), dtype=bool)
+        tf = term_frequency() if callable(term_frequency) else term_frequency
+        top = (-tf[keep]).argsort()[:settings.max_features]
+        keep = np.zeros(len(document_frequency), dtype=bool)
         keep[np.flatnonzero((document_frequency <= high) & (document_frequency >= low))[top]] = True
     if not keep.any():
         raise CorpusError(f"{path}: no terms are left in its {n_docs} documents after "
                           f"--min-df {settings.min_df} and --max-df {settings.max_df} "
                           f"(lower --min-df or raise --max-df)")
-    column = np.full(len(terms), -1, dtype=np.int32)
-    column[counted_as[keep]] = np.arange(np.count_nonzero(keep), dtype=np.int32)
-    return np.array([term for term, kept in zip(terms, keep) if kept], dtype=str), column
+    return keep

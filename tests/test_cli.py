@@ -465,3 +465,16 @@ def test_fit_logs_the_bound_of_held_out_documents(tmp_path):
     assert load_model(tmp_path / "m.npz").settings["n_documents"] == 395 - 79
     refused = fit_reuters(tmp_path / "x.npz", "--heldout", 1.5)
     assert refused.exit_code == 2 and "'1.5' is neither a share in (0, 1) nor a file" in refused.stderr
+
+
+def test_streamed_online_fit_gives_the_in_memory_online_model(tmp_path):
+    common = ["-k", 3, "--method", "online", "--eta", 0.1, "--batch-size", 100, "--passes", 2, "--seed", 6, "-q"]
+    loaded = fit_reuters(tmp_path / "loaded.npz", *common)
+    streamed = fit_reuters(tmp_path / "streamed.npz", *common, "--stream")
+    assert loaded.exit_code == 0 and streamed.exit_code == 0, streamed.stderr
+    one, two = load_model(tmp_path / "loaded.npz"), load_model(tmp_path / "streamed.npz")
+    np.testing.assert_array_equal(one.topic_word, two.topic_word)
+    np.testing.assert_array_equal(one.elbo_trace, two.elbo_trace)
+    assert two.settings["n_documents"] == 395
+    refused = fit_reuters(tmp_path / "b.npz", "--stream")
+    assert refused.exit_code == 2 and "--stream works with --method online" in refused.stderr
