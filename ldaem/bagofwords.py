@@ -80,11 +80,13 @@ def read_vocab(path, encoding="utf-8", errors="strict"):
     terms = [line.strip() for line in lines]
     if not terms:
         raise CorpusError(f"{path}: the vocabulary file is empty")
-    if len(dict.fromkeys(terms)) < len(terms) or not all(terms):
+    if len(dict.fromkeys(terms)) < len(terms) or not all(terms) or "\x00" in text:
         seen = {}
         for lineno, term in enumerate(terms, 1):
             if not term:
                 raise CorpusError(f"{path}:{lineno}: empty line in a vocabulary file (one term per line)")
+            if "\x00" in term:
+                raise CorpusError(f"{path}:{lineno}: a term holds a NUL character")
             if term in seen:
                 raise CorpusError(f"{path}:{lineno}: term {term!r} repeats line {seen[term]}")
             seen[term] = lineno

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from ldaem.errors import LdaemError
+from ldaem.errors import CorpusError, LdaemError
 from ldaem.fileio import atomic_output
 
 
@@ -303,6 +303,8 @@ def _fit(options, state, resumed_from):
         data = load_corpus(o["corpus"], o["corpus_format"], o["vocab"], _text_settings(o),
                            encoding=o["encoding"], **_reading(o))
         say(f"loaded {o['corpus']}: {data.describe()} ({time.perf_counter() - started:.1f}s)")
+        if data.n_tokens == 0:
+            raise CorpusError(f"{o['corpus']}: holds no tokens (every document is empty after filtering)")
     if o["seed"] is None:
         o["seed"] = secrets.randbelow(2**31)
     data, heldout = _held_out(data, o)

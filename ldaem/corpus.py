@@ -7,6 +7,7 @@ bag-of-words formats (ldac, uci, mm, npz; bagofwords.py) are parsed straight int
 Neither ever holds a second copy of the corpus.
 """
 
+import contextlib
 import re
 from array import array
 from collections import Counter, defaultdict
@@ -154,6 +155,27 @@ def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=N
     rawtext.check_encoding(encoding, encoding_errors)
     if fixed_vocab is not None:
         fixed_vocab = np.asarray(fixed_vocab, dtype=str)
+    with unreadable_is_corpus_error(path):
+        return _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_errors,
+                       text_field, id_field, doc_separator)
+
+
+@contextlib.contextmanager
+def unreadable_is_corpus_error(path):
+    """Within the block, a failure the readers did not foresee (a damaged gzip stream, a number of
+    thousands of digits, a header asking for more memory than there is, JSON nested thousands
+    deep, ...) becomes a CorpusError naming the file, like every foreseen one."""
+    try:
+        yield
+    except CorpusError:
+        raise
+    except Exception as e:
+        raise CorpusError(f"{path}: cannot be read as a corpus ({type(e).__name__}: "
+                          f"{str(e)[:200]})") from None
+
+
+def _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_errors, text_field,
+            id_field, doc_separator):
     if format in BAG_OF_WORDS_FORMATS:
         X, vocab, names, oov = load_bag_of_words(path, format, vocab, fixed_vocab, encoding,
                                                  encoding_errors)

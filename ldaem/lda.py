@@ -300,6 +300,8 @@ class LDA(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = self._check_counts(X, reset=True)
+        if not X.data.sum() > 0:
+            raise ValueError("the documents hold no tokens: there is nothing to fit")
         check_fit_memory(*X.shape, X.nnz, self.n_components)
         if self.learning_method == "online":
             return self._fit_online(X)

@@ -115,7 +115,17 @@ def load_model(path):
         raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise ModelFileError(f"{path}: not a readable .npz model file ({e})") from None
+    except Exception as e:      # a damaged zip or .npy member fails in many ways inside numpy
+        raise ModelFileError(f"{path}: not a readable .npz model file ({type(e).__name__}: {e})") from None
     return _validated(path, arrays)
+
+
+def _float_array(path, arrays, name, ndim):
+    values = arrays[name]
+    if values.dtype.kind not in "iuf" or values.ndim != ndim:
+        raise ModelFileError(f"{path}: {name} must be a {ndim}-D array of numbers, is {values.dtype} "
+                             f"{values.shape}")
+    return values.astype(np.float64, copy=False)
 
 
 def _scalar(path, arrays, name, kinds):
@@ -129,29 +139,41 @@ def _validated(path, arrays):
     version = _scalar(path, arrays, "format_version", "iu")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version}, this ldaem reads {FORMAT_VERSION}")
-    topic_word, alpha, vocab = arrays["topic_word"], arrays["alpha"], arrays["vocab"]
-    if topic_word.ndim != 2 or topic_word.shape[0] < 1:
-        raise ModelFileError(f"{path}: topic_word must be a K x V array, has shape {topic_word.shape}")
+    if arrays["topic_word"].ndim != 2 or arrays["topic_word"].shape[0] < 1:
+        raise ModelFileError(f"{path}: topic_word must be a K x V array, has shape {arrays['topic_word'].shape}")
+    topic_word, alpha = _float_array(path, arrays, "topic_word", 2), _float_array(path, arrays, "alpha", 1)
+    elbo_trace, topic_tokens = (_float_array(path, arrays, "elbo_trace", 1),
+                                _float_array(path, arrays, "topic_tokens", 1))
+    vocab = arrays["vocab"]
+    if vocab.dtype.kind != "U":
+        raise ModelFileError(f"{path}: vocab must be an array of strings, is {vocab.dtype}")
     n_topics, n_words = topic_word.shape
     if alpha.shape != (n_topics,):
         raise ModelFileError(f"{path}: alpha has shape {alpha.shape}, expected ({n_topics},)")
     if vocab.shape != (n_words,):
         raise ModelFileError(f"{path}: vocabulary has {vocab.size} terms, topics have {n_words} columns")
-    if arrays["topic_tokens"].shape != (n_topics,):
-        raise ModelFileError(f"{path}: topic_tokens has shape {arrays['topic_tokens'].shape}")
-    for name in ("topic_word", "alpha"):
-        values = arrays[name]
+    if topic_tokens.shape != (n_topics,):
+        raise ModelFileError(f"{path}: topic_tokens has shape {topic_tokens.shape}")
+    for name, values in (("topic_word", topic_word), ("alpha", alpha)):
         if not (np.all(np.isfinite(values)) and np.all(values > 0)):
             raise ModelFileError(f"{path}: {name} must be finite and positive")
+    if not (np.all(np.isfinite(topic_tokens)) and np.all(topic_tokens >= 0)):
+        raise ModelFileError(f"{path}: topic_tokens must be finite and non-negative")
+    if not np.all(np.isfinite(elbo_trace)):
+        raise ModelFileError(f"{path}: elbo_trace must be finite")
     eta = float(_scalar(path, arrays, "eta", "f"))
     if eta == eta and not (math.isfinite(eta) and eta > 0):
         raise ModelFileError(f"{path}: eta must be finite and positive, is {eta}")
     if eta != eta and not np.allclose(topic_word.sum(axis=1), 1.0, atol=1e-6):
         raise ModelFileError(f"{path}: topic-word rows do not sum to one")
+    if arrays["settings"].shape != () or arrays["settings"].dtype.kind != "U":
+        raise ModelFileError(f"{path}: settings must be one JSON string")
     try:
         settings = json.loads(str(arrays["settings"]))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ModelFileError(f"{path}: settings are not valid JSON ({e})") from None
+    if not isinstance(settings, dict):
+        raise ModelFileError(f"{path}: settings must be a JSON object")
     return TopicModel(
         topic_word=topic_word, alpha=alpha, eta=None if eta != eta else eta, vocab=vocab,
-        elbo_trace=arrays["elbo_trace"], topic_tokens=arrays["topic_tokens"], settings=settings)
+        elbo_trace=elbo_trace, topic_tokens=topic_tokens, settings=settings)

@@ -29,6 +29,7 @@ from ldaem.bagofwords import (
     _INTEGER, _bad_line, _canonical, _chunks, _csr_from_entries, _entry_problem, _index_dtype,
     _ldac_problem, _mm_header, _Reading, _uci_header, _vocabulary, check_header_words, read_vocab)
 from ldaem.corpus import (
+    unreadable_is_corpus_error,
     RAW_TEXT_FORMATS, TextSettings, _count, _raw_documents, checked_format, known_columns,
     pruned_terms)
 from ldaem.errors import CorpusError
@@ -55,7 +56,8 @@ class CorpusStream:
     text_settings: dict | None = None
 
     def __iter__(self):
-        return iter(self.batches())
+        with unreadable_is_corpus_error(self.path):
+            yield from self.batches()
 
 
 def stream_corpus(path, batch_size, format=None, vocab=None, text_settings=None, encoding="utf-8",
@@ -74,6 +76,16 @@ def stream_corpus(path, batch_size, format=None, vocab=None, text_settings=None,
         raise CorpusError(f"{path}: the {format} format cannot be streamed (streamed: "
                           f"{', '.join(STREAM_FORMATS)}); load it whole instead")
     rawtext.check_encoding(encoding, encoding_errors)
+    with unreadable_is_corpus_error(path):
+        stream = _stream(path, format, batch_size, vocab, text_settings, encoding, encoding_errors,
+                         text_field, id_field, doc_separator)
+    if stream.n_documents == 0:
+        raise CorpusError(f"{path}: holds no documents")
+    return stream
+
+
+def _stream(path, format, batch_size, vocab, text_settings, encoding, encoding_errors, text_field,
+            id_field, doc_separator):
     if format in RAW_TEXT_FORMATS:
         stream = _text_stream(path, format, batch_size, vocab, text_settings or TextSettings(),
                               lambda: _raw_documents(path, format, encoding, encoding_errors,
@@ -83,8 +95,6 @@ def stream_corpus(path, batch_size, format=None, vocab=None, text_settings=None,
         terms, source = _vocabulary(path, format, vocab, None, encoding, encoding_errors)
         reading = _Reading(path, len(terms), source, False, encoding)
         stream = _bag_of_words_stream(reading, format, terms, batch_size)
-    if stream.n_documents == 0:
-        raise CorpusError(f"{path}: holds no documents")
     return stream
 
 

@@ -397,15 +397,15 @@ def test_a_closed_pipe_ends_topics_quietly(fitted):
 
 
 def test_an_unexpected_error_is_one_line_unless_debug(fitted, monkeypatch):
-    def broken(*args, **kwargs):             # numpy failing in a way ldaem does not expect
+    def broken(*args, **kwargs):             # the standard library failing in a way ldaem does not expect
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(np, "load", broken)
-    quiet = CliRunner().invoke(main, ["topics", str(fitted.model)])
+    monkeypatch.setattr(json, "dumps", broken)
+    quiet = CliRunner().invoke(main, ["topics", str(fitted.model), "--format", "json"])
     assert quiet.exit_code == 1
     assert quiet.stderr == ("Error: internal error: RuntimeError: disk on fire "
                             "(rerun with --debug for the traceback)\n")
-    loud = CliRunner().invoke(main, ["--debug", "topics", str(fitted.model)])
+    loud = CliRunner().invoke(main, ["--debug", "topics", str(fitted.model), "--format", "json"])
     assert isinstance(loud.exception, RuntimeError)
 
 
@@ -478,3 +478,12 @@ def test_streamed_online_fit_gives_the_in_memory_online_model(tmp_path):
     assert two.settings["n_documents"] == 395
     refused = fit_reuters(tmp_path / "b.npz", "--stream")
     assert refused.exit_code == 2 and "--stream works with --method online" in refused.stderr
+
+
+def test_a_corpus_without_tokens_is_refused_in_one_line(tmp_path):
+    (tmp_path / "docs.dat").write_text("0\n0\n")
+    (tmp_path / "vocab.txt").write_text("a\nb\n")
+    result = ldaem("fit", tmp_path / "docs.dat", "--vocab", tmp_path / "vocab.txt", "-o", tmp_path / "m.npz")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(f"Error: {tmp_path / 'docs.dat'}: holds no tokens "
+                                  "(every document is empty after filtering)\n")

@@ -142,7 +142,7 @@ def test_non_numeric_format_version_is_a_model_file_error(saved):
     pytest.param({"topic_word": np.full(5, 0.2)}, r"topic_word must be a K x V array, has shape \(5,\)",
                  id="topic_word-1d"),
     pytest.param({"alpha": np.array([0.1, 0.2])}, r"alpha has shape \(2,\), expected \(3,\)", id="alpha-short"),
-    pytest.param({"alpha": np.full((3, 1), 0.1)}, r"alpha has shape \(3, 1\), expected \(3,\)", id="alpha-2d"),
+    pytest.param({"alpha": np.full((3, 1), 0.1)}, r"alpha must be a 1-D array of numbers, is float64 \(3, 1\)", id="alpha-2d"),
     pytest.param({"vocab": np.array(["apple", "banana", "cherry", "date"])},
                  "vocabulary has 4 terms, topics have 5 columns", id="vocab-short"),
     pytest.param({"topic_tokens": np.ones(4)}, r"topic_tokens has shape \(4,\)", id="topic_tokens-long"),

@@ -48,3 +48,8 @@ def test_a_fit_too_large_for_memory_is_refused_before_allocating(reuters):
     check_fit_memory(10, 100, 50, 4, available=10**6)
     with pytest.raises(InsufficientMemory, match="needs about 0.0 GiB; 0.0 GiB is available"):
         check_fit_memory(10, 100, 50, 4, available=1000)
+
+
+def test_documents_without_tokens_are_refused():
+    with pytest.raises(ValueError, match="the documents hold no tokens: there is nothing to fit"):
+        LDA(2).fit(sp.csr_matrix((3, 4)))
