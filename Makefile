@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo-output
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test fuzz bench clean
 
 install: $(VENV)/.installed
 
@@ -22,12 +22,17 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# The fuzz tests of `make test` with 20 times the examples, new ones each run (tests/test_fuzz.py).
+fuzz: install
+	LDAEM_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py --hypothesis-show-statistics
+
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scaling.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache
