@@ -105,6 +105,9 @@ def load_model(path):
             if missing:
                 raise ModelFileError(f"{path}: not an ldaem model file (no {', '.join(missing)})")
             arrays = {name: npz[name] for name in _ARRAYS}
+        not_arrays = [name for name, value in arrays.items() if not isinstance(value, np.ndarray)]
+        if not_arrays:          # numpy hands back the raw bytes of a member that is not .npy
+            raise ModelFileError(f"{path}: not an ldaem model file ({', '.join(not_arrays)} not arrays)")
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except ModelFileError:

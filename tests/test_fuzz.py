@@ -86,7 +86,6 @@ class Refused:
 # xfail test at the end of the file; a property lets an example that meets one of the bugs it names
 # pass, counting it in the statistics. When a bug's test starts passing, delete its entry and name.
 KNOWN_BUGS = {
-    "member not .npy": r"^AttributeError: 'bytes' object has no attribute",
 }
 
 
@@ -100,7 +99,7 @@ def failure(error):
 
 
 CORPUS_BUGS = ()                                   # the corpus readers' (none known)
-MODEL_BUGS = ("member not .npy",)                  # load_model's
+MODEL_BUGS = ()                                    # load_model's (none known)
 
 
 def tolerating(*bugs):
@@ -1005,10 +1004,6 @@ def test_model_arrays_that_break_the_contract_are_refused(model_arrays, name, ch
     assert_model_refused(npz(model_arrays, **{name: change(model_arrays[name])}))
 
 
-@bug("member not .npy",
-     "np.load returns the raw bytes of a member without the .npy magic, and model._validated uses "
-     "them as an array: model.py _float_array (values.dtype) raises AttributeError",
-     raises=AttributeError)
 def test_a_model_member_that_is_not_an_array_is_a_model_file_error(model_file):
     assert_model_refused(archive(members(model_file) | {"alpha.npy": b"not an array"}))
 
