@@ -4,6 +4,7 @@ import numpy as np
 from scipy.special import digamma, gammaln, polygamma
 
 from ldaem.model import UNSEEN_WORD_PROBABILITY as MIN_TOPIC_WORD
+from ldaem.online import dirichlet_newton_step
 
 # A Newton step that does not improve the objective is halved at most this often.
 _MAX_HALVINGS = 60
@@ -70,11 +71,7 @@ def update_asymmetric_prior(alpha, elog_sum, n_docs, max_iter=100, tol=1e-10):
     alpha = np.asarray(alpha, dtype=np.float64).copy()
     current = dirichlet_log_likelihood(alpha, elog_sum, n_docs)
     for _ in range(max_iter):
-        grad = n_docs * (digamma(alpha.sum()) - digamma(alpha)) + elog_sum
-        q = -n_docs * polygamma(1, alpha)
-        z = n_docs * polygamma(1, alpha.sum())
-        b = (grad / q).sum() / (1.0 / z + (1.0 / q).sum())
-        step = (grad - b) / q
+        step = -dirichlet_newton_step(alpha, elog_sum, n_docs)
         for halving in range(_MAX_HALVINGS):
             candidate_alpha = alpha - 0.5 ** halving * step
             if np.all(candidate_alpha > 0):
