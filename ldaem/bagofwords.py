@@ -25,8 +25,8 @@ FORMAT_NAMES = {"ldac": "LDA-C", "uci": "UCI bag-of-words", "mm": "Matrix Market
 UCI_NAME = re.compile(r"^docword\.(.+)\.txt$")
 _CHUNK = 1 << 23
 _NATURAL = re.compile(r"[0-9]+\Z")
-_INTEGER, _REAL, _PATTERN = 0, 1, 2           # value kinds of parse_triples
-_MM_FIELDS = {"integer": _INTEGER, "real": _REAL, "double": _REAL, "pattern": _PATTERN}
+INTEGER, REAL, PATTERN = 0, 1, 2           # value kinds of parse_triples
+_MM_FIELDS = {"integer": INTEGER, "real": REAL, "double": REAL, "pattern": PATTERN}
 
 
 def load_bag_of_words(path, format, vocab_path=None, fixed_vocab=None, encoding="utf-8", errors="strict"):
@@ -42,11 +42,11 @@ def load_bag_of_words(path, format, vocab_path=None, fixed_vocab=None, encoding=
     if format == "npz":
         X, inside, names = _read_npz(path)
         vocab, source = ((inside, str(path)) if vocab_path is None and inside is not None else
-                         _vocabulary(path, format, vocab_path, fixed_vocab, encoding, errors))
+                         vocabulary_of(path, format, vocab_path, fixed_vocab, encoding, errors))
         _check_npz(path, X, vocab, names, source)
     else:
-        vocab, source = _vocabulary(path, format, vocab_path, fixed_vocab, encoding, errors)
-        reading = _Reading(Path(path), len(vocab), source, vocab is fixed_vocab, encoding)
+        vocab, source = vocabulary_of(path, format, vocab_path, fixed_vocab, encoding, errors)
+        reading = Reading(Path(path), len(vocab), source, vocab is fixed_vocab, encoding)
         X = {"ldac": _read_ldac, "uci": _read_uci, "mm": _read_mm}[format](reading)
     if fixed_vocab is None or vocab is fixed_vocab:
         return X, vocab, names, 0
@@ -107,7 +107,7 @@ def restrict_to_vocab(X, vocab, fixed_vocab):
     return Y, int(n_tokens - Y.data.sum())
 
 
-def _vocabulary(path, format, vocab_path, fixed_vocab, encoding, errors):
+def vocabulary_of(path, format, vocab_path, fixed_vocab, encoding, errors):
     """(vocabulary, where it comes from) of a bag-of-words corpus."""
     if vocab_path is None:
         beside = vocab_beside(path, format)
@@ -121,19 +121,19 @@ def _vocabulary(path, format, vocab_path, fixed_vocab, encoding, errors):
     return read_vocab(vocab_path, encoding, errors), str(vocab_path)
 
 
-def _canonical(X):
+def canonical_csr(X):
     """X with sorted column indices, no repeated and no explicit zero entries (in place)."""
     X.sum_duplicates()
     X.eliminate_zeros()
     return X
 
 
-def _index_dtype(n):
+def index_dtype(n):
     return np.int32 if n < 2**31 else np.int64
 
 
 @dataclass(frozen=True)
-class _Reading:
+class Reading:
     """A bag-of-words file being read: its vocabulary size, where the vocabulary comes from (for
     messages), whether it is the model's (then the corpus may use fewer words than it has), and
     the encoding (a byte it cannot decode is reported as such)."""
@@ -149,38 +149,50 @@ class _Reading:
 
 def _read_ldac(reading):
     pairs, newlines = _count_bytes(reading.path, b":", b"\n")
-    index = _index_dtype(pairs)
+    index = index_dtype(pairs)
     indptr = np.zeros(newlines + 2, dtype=index)
     indices = np.empty(pairs, dtype=index)
     counts = np.empty(pairs, dtype=np.float64)
     row = nnz = 0
     with open_binary(reading.path) as f:
-        for chunk, first_line, offset in _chunks(f):
+        for chunk, first_line, offset in read_chunks(f):
             row, nnz, bad = _parse.parse_ldac(chunk, reading.n_terms, indptr, indices, counts, row, nnz)
             if bad >= 0:
-                raise _bad_line(reading, chunk, bad, first_line, offset, lambda line: _ldac_problem(
+                raise bad_line(reading, chunk, bad, first_line, offset, lambda line: ldac_problem(
                     line, reading.n_terms, reading.source))
     X = sp.csr_matrix((counts[:nnz], indices[:nnz], indptr[:row + 1]), shape=(row, reading.n_terms))
-    return _canonical(X)
+    return canonical_csr(X)
 
 
-def _ldac_problem(line, n_terms, source):
+def natural_value(text):
+    """The value of a string of decimal digits, capped at MAX_NUMBER + 1 (int() refuses strings
+    of 4,300 digits and more, and nothing that large is a valid count, id or size)."""
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(_parse.MAX_NUMBER)) else _parse.MAX_NUMBER + 1
+
+
+def _shown(text, limit=40):
+    """text for an error message, shortened when it is very long (a number of thousands of digits)."""
+    return text if len(text) <= limit else f"{text[:limit // 2]}...({len(text)} characters)"
+
+
+def ldac_problem(line, n_terms, source):
     """What is wrong with an LDA-C line `N id:count ...`, or None."""
     fields = line.split()
     if not fields:
         return "empty line (an empty document is written 0)"
     if not _NATURAL.match(fields[0]):
-        return f"expected the number of distinct terms, found {fields[0]!r}"
-    if int(fields[0]) != len(fields) - 1:
-        return f"says {fields[0]} terms but has {len(fields) - 1} id:count pairs"
+        return f"expected the number of distinct terms, found {_shown(fields[0])!r}"
+    if natural_value(fields[0]) != len(fields) - 1:
+        return f"says {_shown(fields[0])} terms but has {len(fields) - 1} id:count pairs"
     for pair in fields[1:]:
         term, colon, count = pair.partition(":")
         if not (colon and _NATURAL.match(term) and _NATURAL.match(count)):
-            return f"{pair!r} is not id:count with non-negative integers"
-        if int(count) > _parse.MAX_NUMBER:
-            return f"count {count} in {pair!r} is too large"
-        if int(term) >= n_terms:
-            return f"term id {int(term)} is beyond the {n_terms} terms of {source}"
+            return f"{_shown(pair)!r} is not id:count with non-negative integers"
+        if natural_value(count) > _parse.MAX_NUMBER:
+            return f"count {_shown(count)} is too large"
+        if natural_value(term) >= n_terms:
+            return f"term id {_shown(term)} is beyond the {n_terms} terms of {source}"
     return None
 
 
@@ -190,17 +202,17 @@ def _count_problem(text, decimals):
     try:
         value = Decimal(text)
     except InvalidOperation:
-        return f"count {text!r} is not a number"
+        return f"count {_shown(text)!r} is not a number"
     if not value.is_finite():
-        return f"count {text!r} is not a number"
+        return f"count {_shown(text)!r} is not a number"
     if value < 0:
-        return f"count {text} is negative"
+        return f"count {_shown(text)} is negative"
     if value != value.to_integral_value():
-        return f"count {text} is not a whole number"
+        return f"count {_shown(text)} is not a whole number"
     if value > _parse.MAX_NUMBER:
-        return f"count {text} is too large"
+        return f"count {_shown(text)} is too large"
     if not (decimals or _NATURAL.match(text)):
-        return f"count {text!r} is not written as a plain integer"
+        return f"count {_shown(text)!r} is not written as a plain integer"
     return None
 
 
@@ -220,11 +232,11 @@ class _Header:
 
 def _read_uci(reading):
     with open_binary(reading.path) as f:
-        header = _uci_header(reading.path, f)
-        return _read_entries(reading, f, header, _INTEGER)
+        header = uci_header(reading.path, f)
+        return _read_entries(reading, f, header, INTEGER)
 
 
-def _uci_header(path, f):
+def uci_header(path, f):
     """D, W and NNZ, one per line, at the top of a UCI docword file."""
     values = []
     for lineno, meaning in enumerate(("documents D", "words W", "entries NNZ"), 1):
@@ -234,18 +246,18 @@ def _uci_header(path, f):
         text = raw.decode("ascii", "replace").strip()
         if not _NATURAL.match(text):
             raise CorpusError(f"{path}:{lineno}: expected the number of {meaning} (the UCI header "
-                              f"is D, W and NNZ, one per line), found {text!r}")
-        values.append(int(text))
+                              f"is D, W and NNZ, one per line), found {_shown(text)!r}")
+        values.append(_header_size(path, lineno, text))
     return _Header(*values, docs_line=1, words_line=2, nnz_line=3)
 
 
 def _read_mm(reading):
     with open_binary(reading.path) as f:
-        kind, header = _mm_header(reading.path, f)
+        kind, header = mm_header(reading.path, f)
         return _read_entries(reading, f, header, kind)
 
 
-def _mm_header(path, f):
+def mm_header(path, f):
     """(value kind, sizes) of a Matrix Market file: its banner, comments, and the line `M N NNZ`."""
     banner = f.readline().decode("ascii", "replace").split()
     if len(banner) != 5 or banner[0] != "%%MatrixMarket" or banner[1].lower() != "matrix":
@@ -267,30 +279,38 @@ def _mm_header(path, f):
             sizes = text.split()
             if len(sizes) != 3 or not all(_NATURAL.match(size) for size in sizes):
                 raise CorpusError(f"{path}:{lineno}: expected the sizes 'documents words entries', "
-                                  f"found {text!r}")
-            return _MM_FIELDS[field], _Header(*map(int, sizes), lineno, lineno, lineno)
+                                  f"found {_shown(text)!r}")
+            sizes = [_header_size(path, lineno, size) for size in sizes]
+            return _MM_FIELDS[field], _Header(*sizes, lineno, lineno, lineno)
     raise CorpusError(f"{path}: holds no documents (no size line after the banner)")
+
+
+def _header_size(path, lineno, text):
+    value = natural_value(text)
+    if value > _parse.MAX_NUMBER:
+        raise CorpusError(f"{path}:{lineno}: the size {_shown(text)} is too large")
+    return value
 
 
 def _read_entries(reading, f, header, kind):
     """The CSR matrix of the `document word [count]` lines that follow a header in f."""
     path, n_terms = reading.path, reading.n_terms
     check_header_words(reading, header)
-    index = _index_dtype(max(header.nnz, header.n_docs + 1))
+    index = index_dtype(max(header.nnz, header.n_docs + 1))
     rows = np.empty(header.nnz, dtype=index)
     cols = np.empty(header.nnz, dtype=index)
     counts = np.empty(header.nnz, dtype=np.float64)
     nnz = 0
     n_cols = min(header.n_words, n_terms)
-    for chunk, first_line, offset in _chunks(f, header.nnz_line + 1, f.tell()):
+    for chunk, first_line, offset in read_chunks(f, header.nnz_line + 1, f.tell()):
         nnz, bad = _parse.parse_triples(chunk, kind, header.n_docs, n_cols, rows, cols, counts, nnz)
         if bad >= 0:
-            raise _bad_line(reading, chunk, bad, first_line, offset, lambda line: _entry_problem(
+            raise bad_line(reading, chunk, bad, first_line, offset, lambda line: entry_problem(
                 line, kind, header, n_terms, reading.source, full=nnz == header.nnz))
     if nnz != header.nnz:
         raise CorpusError(f"{path}:{header.nnz_line}: the header says {header.nnz} entries but "
                           f"the file has {nnz}")
-    return _csr_from_entries(rows, cols, counts, (header.n_docs, n_terms))
+    return csr_from_entries(rows, cols, counts, (header.n_docs, n_terms))
 
 
 def check_header_words(reading, header):
@@ -301,26 +321,26 @@ def check_header_words(reading, header):
                           f"words but {reading.source} has {reading.n_terms} terms")
 
 
-def _entry_problem(line, kind, header, n_terms, source, full):
+def entry_problem(line, kind, header, n_terms, source, full):
     """What is wrong with a line `document word [count]` of a UCI or Matrix Market file, or None."""
     fields = line.split()
-    expected = "document word" if kind == _PATTERN else "document word count"
+    expected = "document word" if kind == PATTERN else "document word count"
     if len(fields) != len(expected.split()):
         return f"expected {len(expected.split())} numbers '{expected}', found {line.strip()!r}"
     for what, text in zip(("document", "word"), fields):
         if not _NATURAL.match(text):
-            return f"{what} id {text!r} is not a positive integer"
-        if int(text) == 0:
+            return f"{what} id {_shown(text)!r} is not a positive integer"
+        if natural_value(text) == 0:
             return f"{what} id 0: ids are 1-based"
-    doc, word = int(fields[0]), int(fields[1])
+    doc, word = natural_value(fields[0]), natural_value(fields[1])
     if doc > header.n_docs:
-        return f"document id {doc} is beyond the {header.n_docs} documents of the header (line {header.docs_line})"
+        return f"document id {_shown(fields[0])} is beyond the {header.n_docs} documents of the header (line {header.docs_line})"
     if word > header.n_words:
-        return f"word id {word} is beyond the {header.n_words} words of the header (line {header.words_line})"
+        return f"word id {_shown(fields[1])} is beyond the {header.n_words} words of the header (line {header.words_line})"
     if word > n_terms:
-        return f"word id {word} is beyond the {n_terms} terms of {source}"
-    if kind != _PATTERN:
-        problem = _count_problem(fields[2], decimals=kind == _REAL)
+        return f"word id {_shown(fields[1])} is beyond the {n_terms} terms of {source}"
+    if kind != PATTERN:
+        problem = _count_problem(fields[2], decimals=kind == REAL)
         if problem:
             return problem
     if full:
@@ -328,13 +348,13 @@ def _entry_problem(line, kind, header, n_terms, source, full):
     return None
 
 
-def _csr_from_entries(rows, cols, counts, shape):
+def csr_from_entries(rows, cols, counts, shape):
     """CSR from 0-based (row, column, count) entries; without a copy when the rows are in order."""
     if rows.size and (rows[1:] < rows[:-1]).any():
-        return _canonical(sp.coo_matrix((counts, (rows, cols)), shape=shape).tocsr())
+        return canonical_csr(sp.coo_matrix((counts, (rows, cols)), shape=shape).tocsr())
     indptr = np.searchsorted(rows, np.arange(shape[0] + 1, dtype=rows.dtype))    # no copy of rows
     del rows
-    return _canonical(sp.csr_matrix((counts, cols, indptr), shape=shape))
+    return canonical_csr(sp.csr_matrix((counts, cols, indptr), shape=shape))
 
 
 # ---- .npz ----------------------------------------------------------------------------------------
@@ -368,7 +388,7 @@ def _check_npz(path, X, vocab, names, source):
         doc = int(np.searchsorted(X.indptr, entry, side="right")) - 1
         raise CorpusError(f"{path}: document {doc + 1}, term {X.indices[entry]}: count "
                           f"{float(X.data[entry])!r} is not a non-negative whole number")
-    _canonical(X)
+    canonical_csr(X)
 
 
 # ---- reading in chunks -------------------------------------------------------------------------
@@ -383,7 +403,7 @@ def _count_bytes(path, *needles):
     return totals
 
 
-def _chunks(f, first_line=1, offset=0, size=_CHUNK):
+def read_chunks(f, first_line=1, offset=0, size=_CHUNK):
     """(uint8 array of whole lines, number of its first line, its offset in the file) from the
     binary file f, to its end, read size bytes at a time. Blank lines at the end of a chunk are
     carried into the next one, so that a kernel that finds a blank line followed by nothing but
@@ -404,7 +424,7 @@ def _chunks(f, first_line=1, offset=0, size=_CHUNK):
         yield np.frombuffer(rest, dtype=np.uint8), line, offset
 
 
-def _bad_line(reading, chunk, start, first_line, offset, problem):
+def bad_line(reading, chunk, start, first_line, offset, problem):
     """The CorpusError for the line at chunk[start:]: PATH:LINE: what is wrong with it, or which
     byte is not valid in the encoding."""
     lineno = first_line + int(np.count_nonzero(chunk[:start] == 10))

@@ -182,7 +182,7 @@ def _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_
         corpus = Corpus(X=X, vocab=vocab, names=names or DocumentNumbers(X.shape[0]),
                         path=str(path), format=format, oov_tokens=oov)
     else:
-        documents = _raw_documents(path, format, encoding, encoding_errors, text_field, id_field,
+        documents = raw_documents(path, format, encoding, encoding_errors, text_field, id_field,
                                    doc_separator)
         corpus = _count_words(path, format, documents, text_settings or TextSettings(), fixed_vocab)
     if corpus.X.shape[0] == 0:
@@ -211,7 +211,7 @@ def known_columns(column):
     return lambda tokens: filter((-1).__ne__, map(column.get, tokens, repeat(-1)))
 
 
-def _raw_documents(path, format, encoding, errors, text_field, id_field, separator):
+def raw_documents(path, format, encoding, errors, text_field, id_field, separator):
     """(name, text) pairs of a raw-text corpus, read as they are consumed."""
     if format == "text":
         return rawtext.line_documents(path, encoding, errors, separator)
@@ -256,11 +256,11 @@ def _count_words(path, format, documents, settings, fixed_vocab):
     if fixed_vocab is None:
         vocabulary = defaultdict()
         vocabulary.default_factory = vocabulary.__len__      # a new term gets the next column
-        counts = _count(texts, lambda tokens: map(vocabulary.__getitem__, tokens))
+        counts = count_documents(texts, lambda tokens: map(vocabulary.__getitem__, tokens))
         vocabulary.default_factory = None                    # no reference cycle keeps it alive
     else:
         column = {term: i for i, term in enumerate(fixed_vocab.tolist())}
-        counts = _count(texts, known_columns(column))
+        counts = count_documents(texts, known_columns(column))
     if texts.count == 0:
         raise CorpusError(f"{path}: holds no documents")
     oov, vocab = counts.n_tokens - int(counts.counts.sum()), fixed_vocab
@@ -316,7 +316,7 @@ class _Counts:
         return X
 
 
-def _count(documents, columns_of):
+def count_documents(documents, columns_of):
     """_Counts of documents (lists of tokens): a document's columns are columns_of(its tokens)."""
     counts = _Counts()
     for tokens in documents:

@@ -26,12 +26,11 @@ import scipy.sparse as sp
 
 from ldaem import _parse, rawtext
 from ldaem.bagofwords import (
-    _INTEGER, _bad_line, _canonical, _chunks, _csr_from_entries, _entry_problem, _index_dtype,
-    _ldac_problem, _mm_header, _Reading, _uci_header, _vocabulary, check_header_words, read_vocab)
+    INTEGER, Reading, bad_line, canonical_csr, check_header_words, csr_from_entries, entry_problem,
+    index_dtype, ldac_problem, mm_header, read_chunks, read_vocab, uci_header, vocabulary_of)
 from ldaem.corpus import (
-    unreadable_is_corpus_error,
-    RAW_TEXT_FORMATS, TextSettings, _count, _raw_documents, checked_format, known_columns,
-    pruned_terms)
+    RAW_TEXT_FORMATS, TextSettings, checked_format, count_documents, known_columns, pruned_terms,
+    raw_documents, unreadable_is_corpus_error)
 from ldaem.errors import CorpusError
 from ldaem.fileio import open_binary
 
@@ -88,12 +87,12 @@ def _stream(path, format, batch_size, vocab, text_settings, encoding, encoding_e
             id_field, doc_separator):
     if format in RAW_TEXT_FORMATS:
         stream = _text_stream(path, format, batch_size, vocab, text_settings or TextSettings(),
-                              lambda: _raw_documents(path, format, encoding, encoding_errors,
+                              lambda: raw_documents(path, format, encoding, encoding_errors,
                                                      text_field, id_field, doc_separator),
                               encoding, encoding_errors)
     else:
-        terms, source = _vocabulary(path, format, vocab, None, encoding, encoding_errors)
-        reading = _Reading(path, len(terms), source, False, encoding)
+        terms, source = vocabulary_of(path, format, vocab, None, encoding, encoding_errors)
+        reading = Reading(path, len(terms), source, False, encoding)
         stream = _bag_of_words_stream(reading, format, terms, batch_size)
     return stream
 
@@ -176,23 +175,23 @@ def _parse_ldac_lines(reading, buf, first_line, offset):
     """The CSR matrix of whole LDA-C lines in buf (as load_corpus reads them)."""
     n_lines = int(np.count_nonzero(buf == 10)) + 1
     pairs = int(np.count_nonzero(buf == 58))
-    index = _index_dtype(pairs)
+    index = index_dtype(pairs)
     indptr = np.zeros(n_lines + 1, dtype=index)
     indices = np.empty(pairs, dtype=index)
     counts = np.empty(pairs, dtype=np.float64)
     row, nnz, bad = _parse.parse_ldac(buf, reading.n_terms, indptr, indices, counts, 0, 0)
     if bad >= 0:
-        raise _bad_line(reading, buf, bad, first_line, offset, lambda line: _ldac_problem(
+        raise bad_line(reading, buf, bad, first_line, offset, lambda line: ldac_problem(
             line, reading.n_terms, reading.source))
-    return _canonical(sp.csr_matrix((counts[:nnz], indices[:nnz], indptr[:row + 1]),
+    return canonical_csr(sp.csr_matrix((counts[:nnz], indices[:nnz], indptr[:row + 1]),
                                     shape=(row, reading.n_terms)))
 
 
 def _entries_header(format, path, f):
     """(value kind, header) at the top of a UCI or Matrix Market file; f is left after it."""
     if format == "uci":
-        return _INTEGER, _uci_header(path, f)
-    return _mm_header(path, f)
+        return INTEGER, uci_header(path, f)
+    return mm_header(path, f)
 
 
 def _entry_batches(reading, format, batch_size):
@@ -205,7 +204,7 @@ def _entry_batches(reading, format, batch_size):
         rows = np.empty(0, dtype=np.int64)
         cols, counts = rows.copy(), np.empty(0)
         start = 0                       # the first document of the batch being gathered
-        for chunk, first_line, offset in _chunks(f, header.nnz_line + 1, f.tell(), _ENTRY_CHUNK):
+        for chunk, first_line, offset in read_chunks(f, header.nnz_line + 1, f.tell(), _ENTRY_CHUNK):
             more = parsed.entries(chunk, first_line, offset)
             rows, cols, counts = (np.concatenate(pair) for pair in zip((rows, cols, counts), more))
             while rows.size and rows[-1] >= start + batch_size:
@@ -225,7 +224,7 @@ def _split_batch(rows, cols, counts, start, size, n_terms):
     """(the entries of documents from start + size on, the CSR matrix of documents start to
     start + size) of entries sorted by document."""
     cut = int(np.searchsorted(rows, start + size))
-    batch = _csr_from_entries(rows[:cut] - start, cols[:cut].copy(), counts[:cut].copy(),
+    batch = csr_from_entries(rows[:cut] - start, cols[:cut].copy(), counts[:cut].copy(),
                               (size, n_terms))
     return rows[cut:], cols[cut:], counts[cut:], batch
 
@@ -248,7 +247,7 @@ class _EntryParser:
         counts = np.empty(n, dtype=np.float64)
         nnz, bad = self._parse(chunk, rows, cols, counts)
         if bad >= 0:
-            raise _bad_line(self.reading, chunk, bad, first_line, offset, lambda line: _entry_problem(
+            raise bad_line(self.reading, chunk, bad, first_line, offset, lambda line: entry_problem(
                 line, self.kind, self.header, self.reading.n_terms, self.reading.source,
                 full=nnz == room))
         rows, cols, counts = rows[:nnz], cols[:nnz], counts[:nnz]
@@ -268,7 +267,7 @@ class _EntryParser:
         if backwards.size:
             k = int(backwards[0])
             _, bad = self._parse(chunk, np.empty(k, np.int64), np.empty(k, np.int64), np.empty(k))
-            raise _bad_line(self.reading, chunk, bad, first_line, offset, lambda line: (
+            raise bad_line(self.reading, chunk, bad, first_line, offset, lambda line: (
                 f"document id {rows[k] + 1} comes after document id {before[k] + 1}: streaming "
                 f"reads the entries sorted by document (sort the file, or load it whole)"))
 
@@ -295,7 +294,7 @@ def _text_stream(path, format, batch_size, vocab_path, settings, documents, enco
     def batches():
         texts = documents()
         while batch := list(islice(texts, batch_size)):
-            counts = _count((analyze(text) for _, text in batch), columns_of)
+            counts = count_documents((analyze(text) for _, text in batch), columns_of)
             yield counts.matrix(len(vocab))
 
     return CorpusStream(str(path), format, vocab, n_documents, batch_size, batches,

@@ -606,8 +606,9 @@ def assert_same_expectation(one, other):
 def reading_in_chunks_of(size):
     """Make ldaem read bag-of-words files size bytes at a time (not 8 MiB), so that a small file
     crosses many chunk boundaries."""
-    if "size" in inspect.signature(bagofwords._chunks).parameters:
-        return mock.patch.object(bagofwords, "_chunks", functools.partial(bagofwords._chunks, size=size))
+    if "size" in inspect.signature(bagofwords.read_chunks).parameters:
+        return mock.patch.object(bagofwords, "read_chunks",
+                                 functools.partial(bagofwords.read_chunks, size=size))
     return mock.patch.object(bagofwords, "_CHUNK", size)
 
 
@@ -951,10 +952,6 @@ MANY_DIGITS = b"9" * 5000          # past Python's 4300-digit limit for int(str)
     pytest.param("c.ldac.gz", GZIPPED[:-4], id="gzip-truncated"),
     pytest.param("c.ldac.gz", GZIPPED[:-8] + bytes([GZIPPED[-8] ^ 1]) + GZIPPED[-7:], id="gzip-crc"),
     pytest.param("c.ldac.gz", GZIPPED[:10] + bytes([GZIPPED[10] | 6]) + GZIPPED[11:], id="gzip-deflate-block"),
-    pytest.param("c.ldac", b"1 0:" + MANY_DIGITS + b"\n", id="ldac-digits"),
-    pytest.param("docword.c.txt", MANY_DIGITS + b"\n1\n1\n1 1 1\n", id="uci-header-digits"),
-    pytest.param("c.mtx", b"%%MatrixMarket matrix coordinate integer general\n1 1 " + MANY_DIGITS + b"\n",
-                 id="mm-sizes-digits"),
     pytest.param("docword.c.txt", b"1\n1\n1000000000000000\n1 1 1\n", id="uci-entries-past-memory"),
     pytest.param("docword.c.txt", b"10000000000000\n1\n1\n1 1 1\n", id="uci-documents-past-memory"),
     pytest.param("docword.c.txt", b"100000000000000000000\n1\n1\n1 1 1\n", id="uci-documents-past-int64"),
@@ -963,6 +960,22 @@ MANY_DIGITS = b"9" * 5000          # past Python's 4300-digit limit for int(str)
 def test_a_corpus_that_breaks_a_reader_is_a_corpus_error(name, data):
     options = {} if name.endswith(".jsonl") else {"vocab": "v.txt"}
     assert_refused({name: data, "v.txt": b"a\n"}, name, f"{name}:", **options)
+
+
+@pytest.mark.parametrize("name,data,message", [
+    pytest.param("c.ldac", b"1 0:1\n1 0:" + MANY_DIGITS + b"\n", "c.ldac:2: count 999", id="ldac-count"),
+    pytest.param("c.ldac", b"1 0:1\n" + MANY_DIGITS + b" 0:1\n", "c.ldac:2: says 999", id="ldac-terms"),
+    pytest.param("c.ldac", b"1 " + MANY_DIGITS + b":1\n", "c.ldac:1: term id 999", id="ldac-id"),
+    pytest.param("docword.c.txt", MANY_DIGITS + b"\n1\n1\n1 1 1\n", "docword.c.txt:1: the size 999",
+                 id="uci-header"),
+    pytest.param("docword.c.txt", b"1\n1\n1\n1 1 " + MANY_DIGITS + b"\n", "docword.c.txt:4: count 999",
+                 id="uci-count"),
+    pytest.param("docword.c.txt", b"1\n1\n1\n" + MANY_DIGITS + b" 1 1\n", "docword.c.txt:4: document id 999",
+                 id="uci-document"),
+    pytest.param("c.mtx", b"%%MatrixMarket matrix coordinate integer general\n1 1 " + MANY_DIGITS + b"\n",
+                 "c.mtx:2: the size 999", id="mm-sizes")])
+def test_a_number_of_thousands_of_digits_is_named_with_its_line(name, data, message):
+    assert_refused({name: data, "v.txt": b"a\n"}, name, message, vocab="v.txt")
 
 
 def test_a_nul_in_a_vocabulary_term_is_refused():         # numpy's strings would drop it
