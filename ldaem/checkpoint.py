@@ -2,6 +2,7 @@
 without pickle, so that `ldaem fit --resume` continues exactly where a fit stopped."""
 
 import json
+import logging
 import zipfile
 import zlib
 from dataclasses import astuple, fields
@@ -11,6 +12,8 @@ import numpy as np
 from ldaem.errors import ModelFileError
 from ldaem.fileio import atomic_output
 from ldaem.lda import FitState, IterationRecord
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
 _RECORD_FIELDS = [f.name for f in fields(IterationRecord)]
@@ -24,6 +27,7 @@ def save_checkpoint(path, state, settings):
                  alpha=state.alpha, gamma=state.gamma,
                  iterations=records.reshape(len(state.iterations), len(_RECORD_FIELDS)),
                  settings=np.array(json.dumps(settings, sort_keys=True)))
+    log.info("wrote the checkpoint %s after iteration %d", path, len(state.iterations))
 
 
 def load_checkpoint(path):

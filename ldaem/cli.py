@@ -2,45 +2,88 @@
 
 import contextlib
 import csv
+import errno
 import functools
 import io
 import json
+import logging
 import math
 import os
 import secrets
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
 
 from ldaem.errors import CorpusError, LdaemError
-from ldaem.fileio import atomic_output
+from ldaem.fileio import atomic_output, check_writable
 
 
 def _user_errors(command):
-    """Turn ldaem's own errors into click's one-line 'Error: ...' and exit status 1."""
+    """Turn ldaem's own errors into click's one-line 'Error: ...' and exit status 1 (with
+    --verbose, followed by a line for each exception behind it and where it was raised)."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except LdaemError as e:
-            raise click.ClickException(str(e)) from None
+            raise _error(str(e), e) from None
         except BrokenPipeError:
             # the reader of stdout went away (`ldaem topics | head`): stop quietly, as SIGPIPE would
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         except OSError as e:
-            raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}".lstrip(": ")) from None
+            raise _error(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "), e) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as e:
-            if (click.get_current_context().find_root().obj or {}).get("debug"):
+            if _root_option("debug"):
                 raise
-            raise click.ClickException(f"internal error: {type(e).__name__}: {e} "
-                                       "(rerun with --debug for the traceback)") from None
+            raise _error(f"internal error: {type(e).__name__}: {e} "
+                         "(rerun with --debug for the traceback)", e) from None
     return wrapper
+
+
+def _root_option(name):
+    """An option of the `ldaem` group (--debug, --verbose) from within a command."""
+    context = click.get_current_context(silent=True)
+    return bool(context and (context.find_root().obj or {}).get(name))
+
+
+def _error(message, error):
+    """The ClickException for error; --verbose adds the exceptions behind it and where it was raised."""
+    if not _root_option("verbose"):
+        return click.ClickException(message)
+    lines = [message]
+    behind = error.__cause__ or error.__context__
+    while behind is not None and len(lines) <= 5:
+        lines.append(f"  caused by {type(behind).__name__}: {behind}")
+        behind = behind.__cause__ or behind.__context__
+    if isinstance(error, OSError) and error.errno in errno.errorcode:
+        lines.append(f"  errno {error.errno} ({errno.errorcode[error.errno]})")
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        where = frames[-1]
+        lines.append(f"  raised in {where.name} ({Path(where.filename).name}:{where.lineno})")
+    return click.ClickException("\n".join(lines))
+
+
+class _EchoHandler(logging.Handler):
+    """The ldaem loggers' records as lines 'ldaem: message' on stderr (--verbose shows INFO)."""
+
+    def emit(self, record):
+        click.echo(f"ldaem: {self.format(record)}", err=True)
+
+
+def _log_to_stderr(verbose):
+    logger = logging.getLogger("ldaem")
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler())
+        logger.propagate = False
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 class Progress:
@@ -159,9 +202,11 @@ def elbo_log_path(model_path):
 
 @click.group()
 @click.version_option(package_name="ldaem")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Say more: what was read, decided and written, and what lies behind an error.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
 @click.pass_context
-def main(ctx, debug):
+def main(ctx, verbose, debug):
     """Find the topics of a collection of documents with latent Dirichlet allocation,
     fitted by variational EM.
 
@@ -171,7 +216,8 @@ def main(ctx, debug):
         ldaem topics model.npz            # the top words of each topic
         ldaem infer new_docs.txt          # topic proportions of new documents
     """
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "verbose": verbose}
+    _log_to_stderr(verbose)
 
 
 @main.command()
@@ -292,6 +338,7 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--resume continues batch fits only")
     if o["stream"] and not (online and o["init"] == "random" and not o["heldout"]):
         raise click.UsageError("--stream works with --method online, --init random and no --heldout")
+    check_writable(o["output"])
     started = time.perf_counter()
     if o["stream"]:
         from ldaem.stream import stream_corpus
@@ -505,6 +552,7 @@ class _IterationLogger:
         """heldout: None, or (every, score) to log score() (held-out bound per token) every
         `every` iterations."""
         self.say, self.max_iter, self.tol, self.heldout = say, max_iter, tol, heldout
+        self.verbose = _root_option("verbose")
         self.records = []
         self.heldout_scores = {}
 
@@ -518,6 +566,8 @@ class _IterationLogger:
         if self.heldout and record.iteration % self.heldout[0] == 0:
             self.heldout_scores[record.iteration] = self.heldout[1]()
             shown = f"held-out {self.heldout_scores[record.iteration]:.4f}/token  "
+        if self.verbose:
+            shown += f"doc-iter {record.mean_doc_iter:.1f}  "
         self.say(f"iter {record.iteration:4d}  ELBO {record.elbo:.8g}  {record.elbo_per_token:.4f}/token  "
                  f"change {record.relative_change:.2e}  alpha {record.alpha:.4g}  {shown}"
                  f"{record.seconds:.2f}s  {self._time_left()}")

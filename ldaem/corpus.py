@@ -8,6 +8,7 @@ Neither ever holds a second copy of the corpus.
 """
 
 import contextlib
+import logging
 import re
 from array import array
 from collections import Counter, defaultdict
@@ -24,6 +25,8 @@ from ldaem import _parse, rawtext
 from ldaem.bagofwords import UCI_NAME, load_bag_of_words, read_vocab, vocab_beside
 from ldaem.errors import CorpusError
 from ldaem.fileio import open_binary
+
+log = logging.getLogger(__name__)
 
 RAW_TEXT_FORMATS = ("text", "dir", "jsonl", "csv")
 BAG_OF_WORDS_FORMATS = ("ldac", "uci", "mm", "npz")
@@ -156,8 +159,11 @@ def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=N
     if fixed_vocab is not None:
         fixed_vocab = np.asarray(fixed_vocab, dtype=str)
     with unreadable_is_corpus_error(path):
-        return _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_errors,
-                       text_field, id_field, doc_separator)
+        corpus = _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_errors,
+                         text_field, id_field, doc_separator)
+    log.info("%s: read as %s: %s, %d nonzero counts%s", path, format, corpus.describe(), corpus.X.nnz,
+             f"; {corpus.oov_tokens} tokens of terms outside the vocabulary dropped" if corpus.oov_tokens else "")
+    return corpus
 
 
 @contextlib.contextmanager

@@ -12,7 +12,10 @@ def atomic_output(path, mode="w", encoding="utf-8"):
     """Open a temporary file beside path for writing; rename it onto path only if the block succeeds."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:         # name the file asked for, not the temporary one
+        raise type(e)(e.errno, f"cannot write there ({e.strerror})", str(path)) from e
     os.fchmod(fd, 0o666 & ~_current_umask())     # mkstemp makes 0600; give what open() would
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding, "newline": ""})) as f:
@@ -24,6 +27,17 @@ def atomic_output(path, mode="w", encoding="utf-8"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+class _Probe(Exception):
+    """Ends check_writable's write before anything is renamed into place."""
+
+
+def check_writable(path):
+    """Raise the OSError that writing path would meet (a missing folder, no permission), before
+    hours of work are spent on what goes into it."""
+    with contextlib.suppress(_Probe), atomic_output(path, "wb"):
+        raise _Probe
 
 
 def _current_umask():

@@ -1,10 +1,12 @@
 """The LDA estimator: batch variational EM (DESIGN.md) behind scikit-learn's conventions."""
 
 import contextlib
+import logging
 import numbers
 import time
 from dataclasses import dataclass
 
+import numba as _numba
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import digamma, gammaln
@@ -18,6 +20,8 @@ from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.estep import as_csr_counts, e_step
 from ldaem.model import TopicModel
 from ldaem.resources import check_fit_memory
+
+log = logging.getLogger(__name__)
 
 
 def _is_int(minimum):
@@ -380,6 +384,7 @@ class LDA(TransformerMixin, BaseEstimator):
         with contextlib.ExitStack() as stack:
             if self.scheduler is None:
                 runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol)
+                log.info("E-step in this process on %d threads", _numba.get_num_threads())
             else:
                 from distributed import Client
 
@@ -390,6 +395,8 @@ class LDA(TransformerMixin, BaseEstimator):
                 n_partitions = self.n_partitions or sum(client.nthreads().values())
                 runner = DaskEStep.from_matrix(client, X, n_partitions, self.max_doc_update_iter,
                                                self.mean_change_tol, n_threads=self.n_jobs or 1)
+                log.info("E-step on the Dask cluster at %s: %d partitions over %d worker threads",
+                         client.scheduler.address, n_partitions, sum(client.nthreads().values()))
             stack.callback(runner.close)
             yield runner
 

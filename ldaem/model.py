@@ -4,6 +4,7 @@ This module imports numpy only, so that `ldaem topics` answers without compiling
 """
 
 import json
+import logging
 import math
 import zipfile
 import zlib
@@ -14,6 +15,8 @@ import numpy as np
 
 from ldaem.errors import ModelFileError
 from ldaem.fileio import atomic_output
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 
@@ -91,6 +94,7 @@ def save_model(path, model):
     }
     with atomic_output(path, "wb") as f:
         np.savez_compressed(f, **arrays)
+    log.info("wrote %s: %d topics over %d terms", path, *arrays["topic_word"].shape)
 
 
 def load_model(path):

@@ -1,8 +1,11 @@
 """Memory a fit will need, checked before anything large is allocated (issue 7)."""
 
+import logging
 import os
 
 from ldaem.errors import LdaemError
+
+log = logging.getLogger(__name__)
 
 # float64 arrays of a batch fit. K x V: the topics, the E-step's weights, the sufficient statistics
 # and the M-step's result beside them. D x K: gamma (previous and current) and exp(E[log theta]).
@@ -40,6 +43,8 @@ def check_fit_memory(n_docs, n_words, nnz, n_topics, available=None):
     """Raise InsufficientMemory, saying how much is needed, if a fit cannot fit in memory."""
     needed = fit_memory_bytes(n_docs, n_words, nnz, n_topics)
     available = available_memory_bytes() if available is None else available
+    log.info("the fit needs about %.1f MiB; %s available", needed / 2**20,
+             "an unknown amount is" if available is None else f"{available / 2**30:.1f} GiB is")
     if available is not None and needed > available:
         raise InsufficientMemory(
             f"fitting {n_topics} topics to {n_docs} documents x {n_words} terms needs about "

@@ -409,6 +409,45 @@ def test_an_unexpected_error_is_one_line_unless_debug(fitted, monkeypatch):
     assert isinstance(loud.exception, RuntimeError)
 
 
+def test_verbose_adds_the_cause_and_place_of_an_error_but_no_traceback(fitted, tmp_path):
+    broken = tmp_path / "broken.npz"
+    whole = fitted.model.read_bytes()
+    broken.write_bytes(whole[:100] + bytes(200) + whole[300:])       # a damaged first member
+    plain = ldaem("topics", broken)
+    verbose = ldaem("--verbose", "topics", broken)
+    assert plain.exit_code == verbose.exit_code == 1
+    assert len(plain.stderr.splitlines()) == 1
+    first, *detail = verbose.stderr.splitlines()
+    assert first == plain.stderr.rstrip("\n")
+    assert detail[0].startswith("  caused by ")
+    assert re.fullmatch(r"  raised in load_model \(model\.py:\d+\)", detail[-1])
+    assert "Traceback" not in verbose.stderr
+
+
+def test_verbose_says_what_was_read_decided_and_written(tmp_path):
+    quiet = fit_reuters(tmp_path / "a.npz", "--max-iter", 2, "--seed", 1)
+    loud = ldaem("-v", "fit", REUTERS, "--vocab", REUTERS_VOCAB, "-k", N_TOPICS, "--max-iter", 2,
+                 "--seed", 1, "--threads", 1, "-o", tmp_path / "b.npz")
+    assert loud.exit_code == 0, loud.stderr
+    assert "ldaem:" not in quiet.stderr and "doc-iter" not in quiet.stderr
+    said = [line for line in loud.stderr.splitlines() if line.startswith("ldaem: ")]
+    assert said[0] == f"ldaem: {REUTERS}: read as ldac: 395 documents, 4258 terms, 84010 tokens, 60114 nonzero counts"
+    assert re.fullmatch(r"ldaem: the fit needs about [0-9.]+ MiB; [0-9.]+ GiB is available", said[1])
+    assert said[2] == "ldaem: E-step in this process on 1 threads"
+    assert said[-1] == f"ldaem: wrote {tmp_path / 'b.npz'}: {N_TOPICS} topics over 4258 terms"
+    iterations = [line for line in loud.stderr.splitlines() if line.startswith("iter ")]
+    assert len(iterations) == 2 and all(re.search(r"doc-iter \d+\.\d ", line) for line in iterations)
+    assert np.array_equal(load_model(tmp_path / "a.npz").topic_word, load_model(tmp_path / "b.npz").topic_word)
+
+
+def test_an_output_that_cannot_be_written_fails_before_the_fit(tmp_path):
+    result = fit_reuters(tmp_path / "missing" / "model.npz")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {tmp_path / 'missing' / 'model.npz'}: cannot write there "
+                             "(No such file or directory)\n")
+    assert not (tmp_path / "missing").exists()
+
+
 def test_init_from_a_model_of_the_same_vocabulary_or_a_clear_error(fitted, tmp_path):
     continued = fit_reuters(tmp_path / "again.npz", "--init", fitted.model, "--seed", 1, "-q")
     assert continued.exit_code == 0, continued.stderr
