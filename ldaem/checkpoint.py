@@ -24,7 +24,7 @@ def save_checkpoint(path, state, settings):
     records = np.array([astuple(r)[:len(_RECORD_FIELDS)] for r in state.iterations], dtype=np.float64)
     with atomic_output(path, "wb") as f:
         np.savez(f, checkpoint_version=np.array(CHECKPOINT_VERSION), topic_word=state.topic_word,
-                 alpha=state.alpha, gamma=state.gamma,
+                 alpha=state.alpha, gamma=state.gamma, eta=np.array(np.nan if state.eta is None else state.eta),
                  iterations=records.reshape(len(state.iterations), len(_RECORD_FIELDS)),
                  settings=np.array(json.dumps(settings, sort_keys=True)))
     log.info("wrote the checkpoint %s after iteration %d", path, len(state.iterations))
@@ -38,15 +38,18 @@ def load_checkpoint(path):
         version = int(arrays["checkpoint_version"])
         settings = json.loads(str(arrays["settings"]))
         records = arrays["iterations"]
+        eta = float(arrays["eta"]) if "eta" in arrays else np.nan
         state = FitState(topic_word=arrays["topic_word"], alpha=arrays["alpha"], gamma=arrays["gamma"],
-                         iterations=tuple(_record(row) for row in records))
+                         iterations=tuple(_record(row) for row in records),
+                         eta=None if np.isnan(eta) else eta)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such checkpoint file") from None
     except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ModelFileError(f"{path}: not a readable ldaem checkpoint ({e})") from None
     if version != CHECKPOINT_VERSION:
         raise ModelFileError(f"{path}: checkpoint version {version}, this ldaem reads {CHECKPOINT_VERSION}")
-    if not all(np.all(np.isfinite(a)) for a in (state.topic_word, state.alpha, state.gamma)):
+    if not all(np.all(np.isfinite(a)) for a in (state.topic_word, state.alpha, state.gamma)) or not (
+            state.eta is None or state.eta > 0):
         raise ModelFileError(f"{path}: the checkpoint holds non-finite parameters")
     return state, settings
 

@@ -234,8 +234,10 @@ def main(ctx, verbose, debug):
               help="Starting alpha when it is estimated (default 0.5).")
 @click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
               help="EM iterations before alpha is first estimated.")
-@click.option("--eta", type=click.FloatRange(min=0, min_open=True),
-              help="Smooth the topics with a Dirichlet(eta) prior (default: maximum likelihood).")
+@click.option("--eta", metavar="NUMBER|estimate",
+              help="Smooth the topics with a Dirichlet(eta) prior: a fixed value, or 'estimate' "
+                   "(Newton-Raphson from 1/K after the burn-in). Default: maximum likelihood "
+                   "(batch), 1/K (online).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most EM iterations.")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -329,6 +331,7 @@ def _fit(options, state, resumed_from):
     o = options
     say = Progress(o["quiet"])
     prior_update, fixed_alpha = _parse_alpha(o["alpha"])
+    eta_update, eta = _parse_eta(o["eta"])
     if o["scheduler"] and o["workers"]:
         raise click.UsageError("give --scheduler or --workers, not both")
     online = o["method"] == "online"
@@ -363,7 +366,7 @@ def _fit(options, state, resumed_from):
         logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log)
     lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
-              topic_word_prior=o["eta"], max_iter=o["passes"] if online else o["max_iter"],
+              topic_word_prior=eta, topic_word_prior_update=eta_update, max_iter=o["passes"] if online else o["max_iter"],
               tol=o["tol"], max_doc_update_iter=o["doc_max_iter"], mean_change_tol=o["doc_tol"],
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
               batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
@@ -513,6 +516,19 @@ def _dask_scheduler(address, workers, say):
                       dashboard_address=None) as cluster:
         say(f"started a local Dask cluster of {workers} workers at {cluster.scheduler_address}")
         yield cluster.scheduler_address
+
+
+def _parse_eta(text):
+    """--eta: ('fixed', None), ('fixed', value) or ('estimate', None)."""
+    if text is None or text == "estimate":
+        return ("fixed" if text is None else "estimate"), None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value > 0 and math.isfinite(value)):
+        raise click.BadParameter(f"{text!r} is neither 'estimate' nor a positive number", param_hint="--eta")
+    return "fixed", value
 
 
 def _parse_alpha(text):

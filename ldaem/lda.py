@@ -48,6 +48,7 @@ _PARAMETER_RULES = {
                                "'symmetric', 'asymmetric' or 'fixed'"),
     "doc_topic_prior_burn_in": (_is_int(0), "an integer >= 0"),
     "topic_word_prior": (_is_positive_real_or_none, "a positive number or None (no smoothing)"),
+    "topic_word_prior_update": (lambda v: v in ("fixed", "estimate"), "'fixed' or 'estimate'"),
     "max_iter": (_is_int(1), "an integer >= 1"),
     "tol": (_is_nonnegative_real, "a number >= 0"),
     "max_doc_update_iter": (_is_int(1), "an integer >= 1"),
@@ -99,6 +100,7 @@ class FitState:
     alpha: np.ndarray        # K
     gamma: np.ndarray        # D x K, or None: the next E-step starts from alpha + N_d / K
     iterations: tuple        # the IterationRecords so far
+    eta: float = None        # the topics' prior (None: maximum likelihood)
 
 
 class NumericalError(ArithmeticError):
@@ -114,6 +116,11 @@ class MinibatchRecord(IterationRecord):
     epoch: int               # pass over the data (fit), or call of partial_fit, that made the update
     rho: float               # the step size rho_t
     batch_docs: int          # |B|
+
+
+def _elog_beta(lam):
+    """E[log beta_kw] under Dir(lambda_k), word-major V x K (DESIGN.md, "Variational E-step")."""
+    return digamma(lam) - digamma(lam.sum(axis=0))[None, :]
 
 
 class LDA(TransformerMixin, BaseEstimator):
@@ -132,6 +139,10 @@ class LDA(TransformerMixin, BaseEstimator):
     topic_word_prior : eta. None fits the topics by maximum likelihood; a number smooths them
         with a Dirichlet(eta) prior and a variational Dirichlet posterior (components_ = lambda).
         Online EM needs smoothed topics: there None means 1 / n_components.
+    topic_word_prior_update : 'fixed', or 'estimate': eta (starting from topic_word_prior, or
+        1 / n_components) is estimated like a symmetric alpha, by Newton-Raphson on the ELBO's
+        sum_k E[log p(beta_k | eta)] (DESIGN.md, "M-step"), after the same burn-in; online, by
+        a Newton step scaled by rho_t after every update.
     max_iter, tol : batch EM stops after max_iter iterations or when the relative ELBO change is
         below tol. Online EM makes max_iter passes over X (tol is not used).
     max_doc_update_iter, mean_change_tol : per-document E-step limits (mean absolute change of gamma).
@@ -164,14 +175,15 @@ class LDA(TransformerMixin, BaseEstimator):
     ----------
     components_ : K x V, the topics (beta), or lambda when topic_word_prior is set.
     topic_word_ : K x V, topic-word probabilities (rows sum to one).
-    doc_topic_prior_ : K, the fitted alpha.
+    doc_topic_prior_ : K, the fitted alpha. topic_word_prior_ : eta (None: maximum likelihood).
     n_iter_ : EM iterations run. bound_ : the last ELBO. elbo_trace_ : the ELBO of every iteration.
     iterations_ : the IterationRecord of every iteration. topic_tokens_ : expected training tokens per topic.
     n_batch_iter_ : online updates made (the t of the next rho_t, less one).
     """
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update="symmetric",
-                 doc_topic_prior_burn_in=10, topic_word_prior=None, max_iter=100, tol=1e-4, max_doc_update_iter=100,
+                 doc_topic_prior_burn_in=10, topic_word_prior=None, topic_word_prior_update="fixed",
+                 max_iter=100, tol=1e-4, max_doc_update_iter=100,
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
                  learning_method="batch", batch_size=1024, learning_offset=64.0, learning_decay=0.7,
                  total_samples=None, scheduler=None, n_partitions=None, init="random"):
@@ -180,6 +192,7 @@ class LDA(TransformerMixin, BaseEstimator):
         self.doc_topic_prior_update = doc_topic_prior_update
         self.doc_topic_prior_burn_in = doc_topic_prior_burn_in
         self.topic_word_prior = topic_word_prior
+        self.topic_word_prior_update = topic_word_prior_update
         self.max_iter = max_iter
         self.tol = tol
         self.max_doc_update_iter = max_doc_update_iter
@@ -256,7 +269,7 @@ class LDA(TransformerMixin, BaseEstimator):
         """The E-step's word-major topic weights: beta itself, or exp(E[log beta]) under Dir(lambda)."""
         if self.topic_word_prior_ is None:
             return topic_word
-        return np.exp(digamma(topic_word) - digamma(topic_word.sum(axis=0))[None, :])
+        return np.exp(_elog_beta(topic_word))
 
     def _set_topics(self, topic_word):
         self._topic_word = topic_word
@@ -269,7 +282,7 @@ class LDA(TransformerMixin, BaseEstimator):
             return 0.0
         lam = self._topic_word
         n_words = lam.shape[0]
-        elog_beta = np.log(self._exp_elog_beta)
+        elog_beta = _elog_beta(lam)      # not log(exp(...)), which is -inf where exp underflows
         return float(lam.shape[1] * (gammaln(n_words * eta) - n_words * gammaln(eta))
                      + ((eta - lam) * elog_beta).sum() + gammaln(lam).sum()
                      - gammaln(lam.sum(axis=0)).sum())
@@ -278,12 +291,30 @@ class LDA(TransformerMixin, BaseEstimator):
         return (self.doc_topic_prior_update != "fixed" and n_docs > 0
                 and iteration > self.doc_topic_prior_burn_in)
 
+    def _eta_is_estimated(self, iteration):
+        return self.topic_word_prior_update == "estimate" and iteration > self.doc_topic_prior_burn_in
+
+    def _batch_topic_word_prior(self):
+        """eta for batch EM: as given, or 1 / K to start an estimated one."""
+        if self.topic_word_prior is None and self.topic_word_prior_update == "estimate":
+            return 1.0 / self.n_components
+        return self.topic_word_prior
+
+    def _elog_beta_sum(self):
+        """sum_k sum_w E[log beta_kw] under Dir(lambda_k): the statistic of eta's M-step."""
+        return float(_elog_beta(self._topic_word).sum())
+
     def _m_step(self, totals, iteration):
-        """Topics and alpha from an E-step's EStepTotals (DESIGN.md, "M-step")."""
+        """Topics, eta and alpha from an E-step's EStepTotals (DESIGN.md, "M-step")."""
         if self.topic_word_prior_ is None:
             self._set_topics(mstep.topics_from_sstats(totals.sstats))
         else:
             self._set_topics(self.topic_word_prior_ + totals.sstats)
+        if self._eta_is_estimated(iteration):
+            # eta is a symmetric Dirichlet over V words with K draws, the topics (DESIGN.md, "M-step")
+            n_words, n_topics = self._topic_word.shape
+            self.topic_word_prior_ = mstep.update_symmetric_prior(
+                self.topic_word_prior_, self._elog_beta_sum(), n_topics, n_words)
         if not self._alpha_is_estimated(iteration, totals.n_docs):
             return
         if self.doc_topic_prior_update == "symmetric":
@@ -311,7 +342,7 @@ class LDA(TransformerMixin, BaseEstimator):
             return self._fit_online(X)
         n_docs, n_words = X.shape
         n_tokens = float(X.data.sum())
-        self._start(X, self.topic_word_prior)
+        self._start(X, self._batch_topic_word_prior())
         if resume is not None:
             self._resume(resume, n_docs)
         self.stopped_ = False
@@ -365,6 +396,9 @@ class LDA(TransformerMixin, BaseEstimator):
         if found != expected:
             raise ValueError(f"the state to resume has shapes {found} (topics, alpha, gamma); "
                              f"this fit needs {expected}")
+        if (state.eta is None) != (self.topic_word_prior_ is None):
+            raise ValueError("the state to resume and this fit disagree on smoothing the topics (eta)")
+        self.topic_word_prior_ = state.eta
         self._set_topics(np.ascontiguousarray(state.topic_word, dtype=np.float64))
         self.doc_topic_prior_ = np.asarray(state.alpha, dtype=np.float64).copy()
         self.iterations_ = list(state.iterations)
@@ -375,7 +409,7 @@ class LDA(TransformerMixin, BaseEstimator):
         runner = getattr(self, "_runner", None)
         return FitState(topic_word=self._topic_word.copy(), alpha=self.doc_topic_prior_.copy(),
                         gamma=None if runner is None else runner.gamma(),
-                        iterations=tuple(self.iterations_))
+                        iterations=tuple(self.iterations_), eta=self.topic_word_prior_)
 
     @contextlib.contextmanager
     def _e_step_runner(self, X):
@@ -468,6 +502,11 @@ class LDA(TransformerMixin, BaseEstimator):
         n_tokens = scale * float(batch.data.sum())
         self._set_topics(online.online_topic_update(
             self._topic_word, result.sstats, self.topic_word_prior_, rho, scale))
+        if self._eta_is_estimated(t):
+            n_words, n_topics = self._topic_word.shape
+            self.topic_word_prior_ = float(online.damped_alpha_step(
+                np.full(n_words, self.topic_word_prior_), np.full(n_words, self._elog_beta_sum() / n_words),
+                n_topics, rho, symmetric=True)[0])
         if self._alpha_is_estimated(t, batch.shape[0]):
             elog_sum = _kernels.dirichlet_expectation_sum(result.gamma)
             self.doc_topic_prior_ = online.damped_alpha_step(

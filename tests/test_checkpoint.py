@@ -26,8 +26,9 @@ def model_arrays(path):
     return model.topic_word, model.alpha, model.elbo_trace
 
 
-def test_a_fit_stopped_by_its_callback_resumes_to_the_uninterrupted_model(reuters, tmp_path):
-    params = dict(n_components=6, random_state=2, max_iter=12, tol=0)
+@pytest.mark.parametrize("priors", [{}, {"topic_word_prior_update": "estimate", "doc_topic_prior_burn_in": 2}])
+def test_a_fit_stopped_by_its_callback_resumes_to_the_uninterrupted_model(reuters, tmp_path, priors):
+    params = dict(n_components=6, random_state=2, max_iter=12, tol=0, **priors)
     whole = LDA(**params).fit(reuters.X)
     saved = {}
 
@@ -48,6 +49,7 @@ def test_a_fit_stopped_by_its_callback_resumes_to_the_uninterrupted_model(reuter
     np.testing.assert_array_equal(resumed.components_, whole.components_)
     np.testing.assert_array_equal(resumed.elbo_trace_, whole.elbo_trace_)
     np.testing.assert_array_equal(resumed.doc_topic_prior_, whole.doc_topic_prior_)
+    assert resumed.topic_word_prior_ == whole.topic_word_prior_
 
 
 def test_a_state_of_another_shape_is_refused(reuters):

@@ -440,6 +440,16 @@ def test_verbose_says_what_was_read_decided_and_written(tmp_path):
     assert np.array_equal(load_model(tmp_path / "a.npz").topic_word, load_model(tmp_path / "b.npz").topic_word)
 
 
+def test_eta_estimate_learns_the_smoothing_prior(tmp_path):
+    result = fit_reuters(tmp_path / "m.npz", "--eta", "estimate", "--alpha-burn-in", 2, "--max-iter", 8, "-q")
+    assert result.exit_code == 0, result.stderr
+    model = load_model(tmp_path / "m.npz")
+    assert model.eta > 0 and model.eta != 1 / N_TOPICS
+    assert np.all(np.diff(model.elbo_trace) >= -1e-10 * np.abs(model.elbo_trace[1:]))
+    wrong = fit_reuters(tmp_path / "w.npz", "--eta", "auto")
+    assert wrong.exit_code == 2 and "'auto' is neither 'estimate' nor a positive number" in wrong.stderr
+
+
 def test_an_output_that_cannot_be_written_fails_before_the_fit(tmp_path):
     result = fit_reuters(tmp_path / "missing" / "model.npz")
     assert result.exit_code == 1

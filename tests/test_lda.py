@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
+from scipy.special import digamma
 from sklearn.base import clone
 
 from ldaem import LDA
@@ -36,6 +37,8 @@ def test_recovers_topics_of_the_generative_process(n_topics, alpha):
     {},
     {"doc_topic_prior_update": "asymmetric"},
     {"topic_word_prior": 0.05},
+    {"topic_word_prior_update": "estimate"},
+    {"topic_word_prior": 1e-3, "topic_word_prior_update": "estimate", "doc_topic_prior_burn_in": 0},
     {"doc_topic_prior": 0.5, "doc_topic_prior_update": "fixed"},
 ])
 def test_elbo_never_decreases_on_a_real_corpus(reuters, params):
@@ -43,6 +46,23 @@ def test_elbo_never_decreases_on_a_real_corpus(reuters, params):
     assert lda.n_iter_ == 40
     assert_monotone(lda.elbo_trace_)
     assert lda.elbo_trace_[-1] > lda.elbo_trace_[0]
+
+
+def test_estimated_eta_recovers_the_prior_the_topics_were_drawn_from():
+    rng = np.random.default_rng(3)
+    n_topics, n_words, eta = 5, 400, 0.05
+    beta = rng.dirichlet(np.full(n_words, eta), size=n_topics)
+    theta = rng.dirichlet(np.full(n_topics, 0.3), size=1500)
+    X = sp.csr_matrix(np.stack([rng.multinomial(150, p @ beta) for p in theta]).astype(float))
+    lda = LDA(n_topics, topic_word_prior_update="estimate", random_state=0, max_iter=300, tol=1e-7).fit(X)
+    assert_monotone(lda.elbo_trace_)
+    assert eta / 1.5 < lda.topic_word_prior_ < eta * 1.5        # 0.069 measured
+    # the fitted eta is the maximiser of its ELBO term given the final lambda: the gradient vanishes
+    lam = lda.components_
+    elog_beta = digamma(lam) - digamma(lam.sum(axis=1, keepdims=True))
+    a = lda.topic_word_prior_
+    gradient = n_topics * n_words * (digamma(n_words * a) - digamma(a)) + elog_beta.sum()
+    assert abs(gradient) < 1e-6 * n_topics * n_words / a
 
 
 def test_converges_on_ap_to_a_tight_bound(ap):

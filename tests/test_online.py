@@ -129,6 +129,16 @@ def test_fixed_alpha_stays_fixed(reuters):
     np.testing.assert_array_equal(lda.doc_topic_prior_, 0.3)
 
 
+def test_estimated_eta_moves_towards_the_batch_estimate(reuters):
+    """Reuters, K=6: batch EM estimates eta 0.28; 20 online passes 0.20, from 1/6 and after
+    a burn-in counted in updates."""
+    batch = LDA(6, topic_word_prior_update="estimate", random_state=0).fit(reuters.X)
+    stochastic = online_lda(max_iter=20, topic_word_prior_update="estimate").fit(reuters.X)
+    assert batch.topic_word_prior_ / 2 < stochastic.topic_word_prior_ < batch.topic_word_prior_ * 2
+    assert stochastic.topic_word_prior_ != 1 / 6
+    assert np.all(np.isfinite(stochastic.elbo_trace_))
+
+
 def test_partial_fit_continues_a_smoothed_batch_model(reuters):
     lda = LDA(5, topic_word_prior=0.1, random_state=0, max_iter=5, total_samples=395).fit(reuters.X[:300])
     before = lda.components_.copy()
