@@ -875,6 +875,51 @@ def export(model, corpus, corpus_format, vocab, encoding, reading, target, outpu
 
 
 @main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("corpus", type=click.Path(), required=False)
+@_corpus_options
+@click.option("--log", "log_path", type=click.Path(dir_okay=False),
+              help="ELBO log of the fit (default: NAME.elbo.tsv beside MODEL, when there is one).")
+@click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Top words shown per topic, and that coherence is computed over.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="HTML file to write.")
+@_user_errors
+def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top_n, output):
+    """Write a self-contained HTML report of MODEL, to open in a browser.
+
+    It shows the ELBO over the iterations (and the held-out bound, if the fit logged it), each
+    topic's top words with their probabilities, each topic's share of the training tokens, and a
+    map of the topics (classical MDS of their Hellinger distances, area by share). Given CORPUS,
+    it adds each topic's UMass and NPMI coherence on its documents. Needs matplotlib
+    (pip install 'ldaem[report]').
+
+    \b
+    Example:
+        ldaem report model.npz -o report.html
+        ldaem report ap.npz corpora/ap/ap.dat --vocab corpora/ap/vocab.txt
+    """
+    from ldaem import report as reporting
+    from ldaem.model import load_model
+
+    reporting.require_matplotlib()
+    coherence = None
+    if corpus:
+        fitted, data, _ = _documents_for_model(model, corpus, corpus_format, vocab, encoding, reading)
+        try:
+            coherence = reporting.corpus_coherence(fitted, data.X, top_n, corpus)
+        except ValueError as e:
+            raise click.ClickException(f"{corpus}: {e}") from None
+    else:
+        fitted = load_model(model)
+    if log_path is None and elbo_log_path(model).exists():
+        log_path = elbo_log_path(model)
+    log = reporting.read_fit_log(log_path) if log_path else None
+    reporting.write_report(output, fitted, title=f"ldaem report: {Path(model).name}", log=log,
+                           coherence=coherence, top_n=top_n)
+
+
+@main.command()
 @click.argument("source", type=click.Path())
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option("--to", "to_format", type=click.Choice(["ldac", "uci", "mm", "npz"]),
