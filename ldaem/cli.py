@@ -265,6 +265,9 @@ def main(ctx, verbose, debug):
 @click.option("--workers", type=click.IntRange(min=1),
               help="Batch: start a local Dask cluster of this many worker processes for the E-step.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: a fresh one, stored in the model).")
+@click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch: fit from this many random starts (seeds drawn from --seed) and keep the "
+                   "model of highest ELBO. Restarts are not checkpointed.")
 @click.option("--init", "init", default="random", show_default=True, metavar="random|seeded|MODEL",
               help="Initial topics: random (lda-c's random start), seeded (each topic from a few random "
                    "documents, as lda-c), or a model file of the same vocabulary to start from.")
@@ -341,6 +344,9 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--resume continues batch fits only")
     if o["stream"] and not (online and o["init"] == "random" and not o["heldout"]):
         raise click.UsageError("--stream works with --method online, --init random and no --heldout")
+    restarts = o.get("restarts", 1)
+    if restarts > 1 and (online or o["init"] not in ("random", "seeded")):
+        raise click.UsageError("--restarts works with --method batch and --init random or seeded")
     check_writable(o["output"])
     started = time.perf_counter()
     if o["stream"]:
@@ -363,21 +369,21 @@ def _fit(options, state, resumed_from):
         logger = _IterationLogger(say, o["passes"] * math.ceil(_n_documents(data) / o["batch_size"]), 0.0,
                                   heldout_log)
     else:
-        logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log)
+        logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log, restarts)
     lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
               topic_word_prior=eta, topic_word_prior_update=eta_update, max_iter=o["passes"] if online else o["max_iter"],
               tol=o["tol"], max_doc_update_iter=o["doc_max_iter"], mean_change_tol=o["doc_tol"],
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
               batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
-              init=_initial_topics(o["init"], data.vocab, o["n_topics"]))
+              init=_initial_topics(o["init"], data.vocab, o["n_topics"]), n_init=restarts)
     checkpoint = _checkpoint_path(o["output"])
     if state is not None:
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
     with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as address:
         keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o),
-                                   None if online else o["checkpoint_every"])
+                                   None if online or restarts > 1 else o["checkpoint_every"])
         lda.set_params(scheduler=address, callback=lambda r: logger(r) or keeper(r, received))
         try:
             if o["stream"]:
@@ -390,8 +396,16 @@ def _fit(options, state, resumed_from):
         except NumericalError as e:
             _write_model(lda, data, o, logger)
             raise click.ClickException(f"{o['corpus']}: {e}; wrote that model to {o['output']}") from None
+    if restarts > 1:
+        logger.keep(lda.restart_)
+        say(f"restart {lda.restart_ + 1} has the highest ELBO: "
+            + ", ".join(f"{bound:.8g}" for bound in lda.restart_bounds_))
     _write_model(lda, data, o, logger)
     stopped = received[0] if received and lda.stopped_ else None
+    if stopped and restarts > 1:
+        say(f"interrupted in restart {len(lda.restart_bounds_)} of {restarts}: wrote the best model so "
+            f"far to {o['output']} (restarts are not checkpointed)")
+        click.get_current_context().exit(128 + stopped)
     if stopped:
         say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} and the checkpoint "
             f"{checkpoint}; continue with: ldaem fit --resume {checkpoint}")
@@ -564,19 +578,36 @@ class _IterationLogger:
     COLUMNS = ("iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds",
                "doc_iterations", "heldout_per_token")
 
-    def __init__(self, say, max_iter, tol, heldout=None):
+    def __init__(self, say, max_iter, tol, heldout=None, restarts=1):
         """heldout: None, or (every, score) to log score() (held-out bound per token) every
-        `every` iterations."""
+        `every` iterations. restarts: the fits of --restarts, each logged from its iteration 1."""
         self.say, self.max_iter, self.tol, self.heldout = say, max_iter, tol, heldout
         self.verbose = _root_option("verbose")
-        self.records = []
-        self.heldout_scores = {}
+        self.restarts = restarts
+        self.runs = []            # (records, heldout_scores) of each restart
+        self.kept = -1            # the run the log file shows
+
+    @property
+    def records(self):
+        return self.runs[self.kept][0] if self.runs else []
+
+    @property
+    def heldout_scores(self):
+        return self.runs[self.kept][1]
 
     def replay(self, records):
         """Take the records of a resumed fit's earlier iterations, for the log file."""
-        self.records.extend(records)
+        self.runs.append((list(records), {}))
+
+    def keep(self, restart):
+        """Write the log of this restart (0, 1, ...): the one whose model is kept."""
+        self.kept = restart
 
     def __call__(self, record):
+        if not self.runs or record.iteration == 1:
+            self.runs.append(([], {}))
+            if self.restarts > 1:
+                self.say(f"restart {len(self.runs)} of {self.restarts}")
         self.records.append(record)
         shown = ""
         if self.heldout and record.iteration % self.heldout[0] == 0:

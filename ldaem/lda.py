@@ -66,6 +66,7 @@ _PARAMETER_RULES = {
     "total_samples": (_is_positive_real_or_none, "a positive number or None (the documents of X)"),
     "scheduler": (_is_scheduler, "None, a dask.distributed Client or a scheduler address"),
     "n_partitions": (lambda v: v is None or _is_int(1)(v), "None or an integer >= 1"),
+    "n_init": (_is_int(1), "an integer >= 1"),
 }
 
 
@@ -147,6 +148,8 @@ class LDA(TransformerMixin, BaseEstimator):
         below tol. Online EM makes max_iter passes over X (tol is not used).
     max_doc_update_iter, mean_change_tol : per-document E-step limits (mean absolute change of gamma).
     random_state : seed of the random initial topics.
+    n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
+        the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'random' (lda-c's random start), 'seeded' (each topic from the
         counts of a few random documents, as lda-c's seeded start), or a K x V array of expected
         topic-word counts (e.g. from an earlier model, to continue or refine it).
@@ -179,6 +182,8 @@ class LDA(TransformerMixin, BaseEstimator):
     n_iter_ : EM iterations run. bound_ : the last ELBO. elbo_trace_ : the ELBO of every iteration.
     iterations_ : the IterationRecord of every iteration. topic_tokens_ : expected training tokens per topic.
     n_batch_iter_ : online updates made (the t of the next rho_t, less one).
+    restart_ : the run under way (0, 1, ...; from a callback), then the one kept (n_init > 1).
+    restart_bounds_ : the final ELBO of each run (n_init > 1).
     """
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update="symmetric",
@@ -186,7 +191,7 @@ class LDA(TransformerMixin, BaseEstimator):
                  max_iter=100, tol=1e-4, max_doc_update_iter=100,
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
                  learning_method="batch", batch_size=1024, learning_offset=64.0, learning_decay=0.7,
-                 total_samples=None, scheduler=None, n_partitions=None, init="random"):
+                 total_samples=None, scheduler=None, n_partitions=None, init="random", n_init=1):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.doc_topic_prior_update = doc_topic_prior_update
@@ -208,6 +213,7 @@ class LDA(TransformerMixin, BaseEstimator):
         self.scheduler = scheduler
         self.n_partitions = n_partitions
         self.init = init
+        self.n_init = n_init
 
     def __sklearn_clone__(self):
         """clone() copies every parameter but the scheduler: a Dask client is shared, not copied."""
@@ -223,6 +229,9 @@ class LDA(TransformerMixin, BaseEstimator):
                 raise ValueError(f"LDA parameter {name} must be {expected}, got {value!r}")
         if self.learning_method == "online" and self.scheduler is not None:
             raise ValueError("LDA parameter scheduler works with learning_method='batch' only")
+        if self.n_init > 1 and (self.learning_method == "online" or not isinstance(self.init, str)):
+            raise ValueError("LDA parameter n_init > 1 works with learning_method='batch' and "
+                             "init 'random' or 'seeded' only")
 
     def _check_counts(self, X, reset):
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=reset)
@@ -231,12 +240,14 @@ class LDA(TransformerMixin, BaseEstimator):
             raise ValueError("document-term counts must be non-negative")
         return as_csr_counts(X)
 
-    def _start(self, X, topic_word_prior):
-        """Fresh fitted state: the initial alpha, eta, topics and an empty log."""
+    def _start(self, X, topic_word_prior, random_state=None):
+        """Fresh fitted state: the initial alpha, eta, topics and an empty log. random_state: the
+        seed of the initial topics, if not the random_state parameter."""
         initial_alpha = self.doc_topic_prior or DEFAULT_DOC_TOPIC_PRIOR
         self.doc_topic_prior_ = np.full(self.n_components, float(initial_alpha))
         self.topic_word_prior_ = topic_word_prior
-        sstats = self._initial_sstats(X, check_random_state(self.random_state))
+        seed = self.random_state if random_state is None else random_state
+        sstats = self._initial_sstats(X, check_random_state(seed))
         if self.topic_word_prior_ is None:
             self._set_topics(mstep.topics_from_sstats(sstats))
         else:
@@ -340,9 +351,36 @@ class LDA(TransformerMixin, BaseEstimator):
         check_fit_memory(*X.shape, X.nnz, self.n_components)
         if self.learning_method == "online":
             return self._fit_online(X)
+        if self.n_init > 1:
+            if resume is not None:
+                raise ValueError("a fit with n_init > 1 cannot be resumed")
+            return self._fit_best_of(X)
+        return self._fit_batch(X, resume)
+
+    def _fit_best_of(self, X):
+        """n_init batch fits from seeds drawn from random_state; keeps the one of highest ELBO.
+        A fit stopped by the callback ends the restarts (the best so far is kept)."""
+        seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_init)
+        best, bounds = None, []
+        for restart, seed in enumerate(seeds):
+            self.restart_ = restart
+            self._fit_batch(X, None, random_state=int(seed))
+            bounds.append(self.bound_)
+            if best is None or self.bound_ > best["bound_"]:
+                best = {name: value for name, value in vars(self).items()
+                        if name.endswith("_") and not name.startswith("__")
+                        or name in ("_topic_word", "_exp_elog_beta")}
+            if self.stopped_:
+                break
+        stopped = self.stopped_
+        vars(self).update(best)
+        self.stopped_, self.restart_bounds_ = stopped, np.array(bounds)
+        return self
+
+    def _fit_batch(self, X, resume, random_state=None):
         n_docs, n_words = X.shape
         n_tokens = float(X.data.sum())
-        self._start(X, self._batch_topic_word_prior())
+        self._start(X, self._batch_topic_word_prior(), random_state)
         if resume is not None:
             self._resume(resume, n_docs)
         self.stopped_ = False

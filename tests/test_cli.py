@@ -450,6 +450,21 @@ def test_eta_estimate_learns_the_smoothing_prior(tmp_path):
     assert wrong.exit_code == 2 and "'auto' is neither 'estimate' nor a positive number" in wrong.stderr
 
 
+def test_restarts_keep_and_log_the_fit_of_highest_elbo(tmp_path):
+    result = fit_reuters(tmp_path / "m.npz", "--restarts", 3, "--seed", 4)
+    assert result.exit_code == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("restart ")][:3] == [
+        "restart 1 of 3", "restart 2 of 3", "restart 3 of 3"]
+    model = load_model(tmp_path / "m.npz")
+    library = LDA(N_TOPICS, n_init=3, random_state=4, max_iter=5).fit(load_corpus(REUTERS, vocab=REUTERS_VOCAB).X)
+    np.testing.assert_array_equal(model.topic_word, library.components_)
+    assert model.elbo_trace[-1] == max(library.restart_bounds_)
+    logged = read_tsv((tmp_path / "m.elbo.tsv").read_text())
+    assert [float(row[1]) for row in logged[1:]] == model.elbo_trace.tolist()
+    online = fit_reuters(tmp_path / "o.npz", "--restarts", 2, "--method", "online")
+    assert online.exit_code == 2 and "--restarts works with --method batch" in online.stderr
+
+
 def test_an_output_that_cannot_be_written_fails_before_the_fit(tmp_path):
     result = fit_reuters(tmp_path / "missing" / "model.npz")
     assert result.exit_code == 1

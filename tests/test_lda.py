@@ -65,6 +65,20 @@ def test_estimated_eta_recovers_the_prior_the_topics_were_drawn_from():
     assert abs(gradient) < 1e-6 * n_topics * n_words / a
 
 
+def test_restarts_keep_the_fit_of_highest_elbo(reuters):
+    best_of = LDA(6, n_init=3, random_state=0, max_iter=15).fit(reuters.X)
+    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=3)
+    alone = [LDA(6, random_state=int(seed), max_iter=15).fit(reuters.X) for seed in seeds]
+    np.testing.assert_array_equal(best_of.restart_bounds_, [lda.bound_ for lda in alone])
+    assert len(set(best_of.restart_bounds_)) == 3          # the restarts really differ
+    kept = alone[int(np.argmax(best_of.restart_bounds_))]
+    assert best_of.restart_ == int(np.argmax(best_of.restart_bounds_))
+    np.testing.assert_array_equal(best_of.components_, kept.components_)
+    np.testing.assert_array_equal(best_of.elbo_trace_, kept.elbo_trace_)
+    np.testing.assert_array_equal(best_of.doc_topic_prior_, kept.doc_topic_prior_)
+    np.testing.assert_array_equal(best_of.transform(reuters.X[:20]), kept.transform(reuters.X[:20]))
+
+
 def test_converges_on_ap_to_a_tight_bound(ap):
     lda = LDA(20, random_state=0).fit(ap.X)
     assert_monotone(lda.elbo_trace_)
@@ -131,6 +145,9 @@ def test_dense_input_gives_the_same_model(reuters):
     ({"doc_topic_prior_update": "sometimes"}, "doc_topic_prior_update must be 'symmetric'"),
     ({"tol": -1}, "tol must be a number >= 0"),
     ({"n_jobs": 0}, "n_jobs must be None, -1 or an integer >= 1"),
+    ({"topic_word_prior_update": "auto"}, "topic_word_prior_update must be 'fixed' or 'estimate'"),
+    ({"n_init": 0}, "n_init must be an integer >= 1"),
+    ({"n_init": 2, "learning_method": "online"}, "n_init > 1 works with learning_method='batch'"),
 ])
 def test_bad_parameters_are_refused(reuters, params, message):
     with pytest.raises(ValueError, match=message):
