@@ -261,9 +261,10 @@ def main(ctx, verbose, debug):
               help="Online: read the corpus from disk one minibatch at a time, so memory is bounded "
                    "by the minibatch and the topics (raw text: a first pass fixes the vocabulary).")
 @click.option("--scheduler", metavar="ADDRESS",
-              help="Batch: run the E-step on the Dask cluster at ADDRESS (tcp://host:port).")
+              help="Run the E-step on the Dask cluster at ADDRESS (tcp://host:port): batch EM keeps "
+                   "the corpus partitioned on its workers, online EM spreads each minibatch over them.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Batch: start a local Dask cluster of this many worker processes for the E-step.")
+              help="Start a local Dask cluster of this many worker processes for the E-step.")
 @click.option("--seed", type=click.IntRange(min=0), help="Random seed (default: a fresh one, stored in the model).")
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch: fit from this many random starts (seeds drawn from --seed) and keep the "
@@ -338,8 +339,6 @@ def _fit(options, state, resumed_from):
     if o["scheduler"] and o["workers"]:
         raise click.UsageError("give --scheduler or --workers, not both")
     online = o["method"] == "online"
-    if online and (o["scheduler"] or o["workers"]):
-        raise click.UsageError("--scheduler and --workers work with --method batch")
     if online and resumed_from:
         raise click.UsageError("--resume continues batch fits only")
     if o["stream"] and not (online and o["init"] == "random" and not o["heldout"]):
@@ -381,10 +380,10 @@ def _fit(options, state, resumed_from):
     if state is not None:
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
-    with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as address:
+    with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as scheduler:
         keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o),
                                    None if online or restarts > 1 else o["checkpoint_every"])
-        lda.set_params(scheduler=address, callback=lambda r: logger(r) or keeper(r, received))
+        lda.set_params(scheduler=scheduler, callback=lambda r: logger(r) or keeper(r, received))
         try:
             if o["stream"]:
                 from ldaem.stream import fit_online_streaming
@@ -519,17 +518,21 @@ class _CheckpointKeeper:
 
 @contextlib.contextmanager
 def _dask_scheduler(address, workers, say):
-    """The scheduler address for LDA: the one given, a local cluster of `workers` processes
-    started for this fit (and closed after it), or None for an in-process E-step."""
-    if not workers:
-        yield address
+    """The scheduler for LDA: None for an in-process E-step, else a Dask client of the cluster at
+    address, or of a local cluster of `workers` processes started for this fit (closed after it)."""
+    if not (address or workers):
+        yield None
         return
-    from distributed import LocalCluster
+    from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        say(f"started a local Dask cluster of {workers} workers at {cluster.scheduler_address}")
-        yield cluster.scheduler_address
+    with contextlib.ExitStack() as stack:
+        if workers:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None))
+            address = cluster.scheduler_address
+            say(f"started a local Dask cluster of {workers} workers at {address}")
+        yield stack.enter_context(Client(address))
 
 
 def _parse_eta(text):

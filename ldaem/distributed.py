@@ -1,5 +1,6 @@
-"""E-step runners for batch EM: over the whole corpus in this process, or over row blocks of it
-kept on the workers of a Dask cluster.
+"""E-step runners: for batch EM over the whole corpus in this process, or over row blocks of it
+kept on the workers of a Dask cluster; for online EM over each minibatch, here or spread over the
+workers.
 
 Batch EM (ldaem.lda.LDA.fit) asks a runner, once per iteration, for the E-step's totals given
 the topics and alpha (DESIGN.md, "Variational E-step"): the sufficient statistics, the summed ELBO
@@ -79,6 +80,31 @@ def _partition_task(n_threads, *args):
         return partition_e_step(*args)
 
 
+def minibatch_e_step(X, exp_elog_beta, alpha, max_iter, tol):
+    """Online EM's E-step of a minibatch X in this process, from the initial gamma: EStepTotals."""
+    return partition_e_step(X, exp_elog_beta, alpha, None, max_iter, tol)[1]
+
+
+def _minibatch_task(n_threads, *args):
+    with numba_threads(n_threads):
+        return minibatch_e_step(*args)
+
+
+def _with_retries(run, max_retries):
+    """run(), retried up to max_retries times when the cluster loses a task or a connection."""
+    from distributed import CancelledError
+    from distributed.comm import CommClosedError
+
+    for attempt in range(max_retries + 1):
+        try:
+            return run()
+        except (CancelledError, CommClosedError) as error:
+            if attempt == max_retries:
+                raise
+            log.warning("E-step on the cluster failed (%s); retrying", error)
+            time.sleep(0.5 * (attempt + 1))
+
+
 class InProcessEStep:
     """E-steps over all of X in this process, each warm-started from the previous one's gamma."""
 
@@ -140,39 +166,33 @@ class DaskEStep:
     worker thread.
 
     Worker failure: Dask reruns a task whose worker died, and rebuilds a lost block from its
-    task. A block's gamma cannot be rebuilt (it depends on every earlier iteration), so a block
-    whose gamma was lost restarts from alpha + N_d / K: still the exact E-step's coordinate
-    ascent, only not warm-started, and logged as a warning. The call is retried up to
-    max_retries times.
+    task. A block's gamma cannot be rebuilt (it depends on every earlier iteration), so after
+    each E-step every gamma is copied to a second worker (replicate_gamma, D x K numbers over
+    the network per iteration): when a worker dies its blocks' gamma survives on another, and the
+    fit goes on exactly as if nothing had happened. A block whose every copy was lost (a single
+    worker, replication off, or two losses at once) restarts from alpha + N_d / K: still the
+    exact E-step's coordinate ascent, only not warm-started, and logged as a warning. The call is
+    retried up to max_retries times.
     """
 
-    def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3):
+    def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3, replicate_gamma=True):
         self._client, self._partitions = client, list(partitions)
         self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
-        self._n_threads = n_threads
+        self._n_threads, self._replicate_gamma = n_threads, replicate_gamma
         self._gamma = [None] * len(self._partitions)
 
     @classmethod
-    def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3):
+    def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3,
+                    replicate_gamma=True):
         """Partition the rows of X into n_partitions blocks on the cluster, once."""
         X = as_csr_counts(X)
         partitions = [client.submit(as_csr_counts, X[start:stop], pure=False)
                       for start, stop in partition_bounds(X.shape[0], n_partitions)]
-        return cls(client, partitions, max_iter, tol, n_threads, max_retries)
+        return cls(client, partitions, max_iter, tol, n_threads, max_retries, replicate_gamma)
 
     def __call__(self, exp_elog_beta, alpha):
         """The E-step's totals over all blocks for these topics (V x K) and alpha (K)."""
-        from distributed import CancelledError
-        from distributed.comm import CommClosedError
-
-        for attempt in range(self._max_retries + 1):
-            try:
-                return self._run(exp_elog_beta, alpha)
-            except (CancelledError, CommClosedError) as error:
-                if attempt == self._max_retries:
-                    raise
-                log.warning("E-step on the cluster failed (%s); retrying", error)
-                time.sleep(0.5 * (attempt + 1))
+        return _with_retries(lambda: self._run(exp_elog_beta, alpha), self._max_retries)
 
     def _run(self, exp_elog_beta, alpha):
         self._forget_lost_gamma()
@@ -183,6 +203,8 @@ class DaskEStep:
         gamma = [self._client.submit(operator.itemgetter(0), out, pure=False) for out in outputs]
         totals = [self._client.submit(operator.itemgetter(1), out, pure=False) for out in outputs]
         result = tree_sum(self._client, totals).result()
+        if self._replicate_gamma and len(self._client.nthreads()) > 1:
+            self._client.replicate(gamma, n=2)
         self._gamma = gamma
         return result
 
@@ -211,3 +233,30 @@ class DaskEStep:
     def close(self):
         """Release the blocks and gammas held on the cluster."""
         self._partitions, self._gamma = [], []
+
+
+class DaskMinibatchEStep:
+    """Online EM's E-step of each minibatch, its rows split into n_partitions blocks that run on
+    the workers of a Dask cluster, their totals summed there by tree_sum.
+
+    Each minibatch travels to the workers once, with the topics (scattered); alpha travels
+    inside the tasks. Minibatch E-steps start from the initial gamma and keep nothing on the
+    workers, so a task lost with its worker is rerun elsewhere with the same result: the fit is
+    the one it would have been.
+    """
+
+    def __init__(self, client, n_partitions, max_iter, tol, n_threads=1, max_retries=3):
+        self._client, self._n_partitions = client, n_partitions
+        self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
+        self._n_threads = n_threads
+
+    def __call__(self, X, exp_elog_beta, alpha):
+        """EStepTotals of the minibatch X (CSR counts) for these topics (V x K) and alpha (K)."""
+        return _with_retries(lambda: self._run(X, exp_elog_beta, alpha), self._max_retries)
+
+    def _run(self, X, exp_elog_beta, alpha):
+        beta = self._client.scatter(np.ascontiguousarray(exp_elog_beta), hash=False)
+        totals = [self._client.submit(_minibatch_task, self._n_threads, X[start:stop], beta, alpha,
+                                      self._max_iter, self._tol, pure=False)
+                  for start, stop in partition_bounds(X.shape[0], self._n_partitions)]
+        return tree_sum(self._client, totals).result()

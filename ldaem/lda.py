@@ -1,6 +1,7 @@
 """The LDA estimator: batch variational EM (DESIGN.md) behind scikit-learn's conventions."""
 
 import contextlib
+import functools
 import logging
 import numbers
 import time
@@ -14,8 +15,8 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ldaem import _kernels, mstep, online
-from ldaem.distributed import InProcessEStep
+from ldaem import mstep, online
+from ldaem.distributed import InProcessEStep, minibatch_e_step
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.estep import as_csr_counts, e_step
 from ldaem.model import TopicModel
@@ -227,8 +228,6 @@ class LDA(TransformerMixin, BaseEstimator):
             value = getattr(self, name)
             if not is_valid(value):
                 raise ValueError(f"LDA parameter {name} must be {expected}, got {value!r}")
-        if self.learning_method == "online" and self.scheduler is not None:
-            raise ValueError("LDA parameter scheduler works with learning_method='batch' only")
         if self.n_init > 1 and (self.learning_method == "online" or not isinstance(self.init, str)):
             raise ValueError("LDA parameter n_init > 1 works with learning_method='batch' and "
                              "init 'random' or 'seeded' only")
@@ -450,27 +449,52 @@ class LDA(TransformerMixin, BaseEstimator):
                         iterations=tuple(self.iterations_), eta=self.topic_word_prior_)
 
     @contextlib.contextmanager
+    def _dask_client(self):
+        """None without a scheduler; else the Dask client (one made from an address is closed
+        at the end) and the number of partitions to split the work into."""
+        if self.scheduler is None:
+            yield None, 1
+            return
+        from distributed import Client
+
+        with contextlib.ExitStack() as stack:
+            client = self.scheduler
+            if isinstance(client, str):
+                client = stack.enter_context(Client(client))
+            n_partitions = self.n_partitions or sum(client.nthreads().values())
+            log.info("E-step on the Dask cluster at %s: %d partitions over %d worker threads",
+                     client.scheduler.address, n_partitions, sum(client.nthreads().values()))
+            yield client, n_partitions
+
+    @contextlib.contextmanager
     def _e_step_runner(self, X):
         """The batch E-step's runner (ldaem.distributed): in this process, or on the Dask
-        cluster of scheduler (a client made from an address is closed at the end)."""
-        with contextlib.ExitStack() as stack:
-            if self.scheduler is None:
+        cluster of scheduler, X partitioned across its workers."""
+        with self._dask_client() as (client, n_partitions):
+            if client is None:
                 runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol)
                 log.info("E-step in this process on %d threads", _numba.get_num_threads())
             else:
-                from distributed import Client
-
                 from ldaem.distributed import DaskEStep
-                client = self.scheduler
-                if isinstance(client, str):
-                    client = stack.enter_context(Client(client))
-                n_partitions = self.n_partitions or sum(client.nthreads().values())
                 runner = DaskEStep.from_matrix(client, X, n_partitions, self.max_doc_update_iter,
                                                self.mean_change_tol, n_threads=self.n_jobs or 1)
-                log.info("E-step on the Dask cluster at %s: %d partitions over %d worker threads",
-                         client.scheduler.address, n_partitions, sum(client.nthreads().values()))
-            stack.callback(runner.close)
-            yield runner
+            try:
+                yield runner
+            finally:
+                runner.close()
+
+    @contextlib.contextmanager
+    def _minibatch_runner(self):
+        """Online EM's E-step of a minibatch, (X, exp_elog_beta, alpha) -> EStepTotals: in this
+        process, or spread over the workers of the scheduler's Dask cluster."""
+        with self._dask_client() as (client, n_partitions):
+            if client is None:
+                yield functools.partial(minibatch_e_step, max_iter=self.max_doc_update_iter,
+                                        tol=self.mean_change_tol)
+            else:
+                from ldaem.distributed import DaskMinibatchEStep
+                yield DaskMinibatchEStep(client, n_partitions, self.max_doc_update_iter,
+                                         self.mean_change_tol, n_threads=self.n_jobs or 1)
 
     def _fit_online(self, X):
         """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
@@ -478,9 +502,9 @@ class LDA(TransformerMixin, BaseEstimator):
         self.n_iter_ = self.n_batch_iter_ = 0
         self.elbo_trace_ = np.empty(0)
         total_samples = self.total_samples or X.shape[0]
-        with _numba_threads(self.n_jobs):
+        with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
             for _ in range(self.max_iter):
-                self._online_pass(X, total_samples)
+                self._online_pass(run_e_step, X, total_samples)
         return self
 
     def partial_fit(self, X, y=None):
@@ -507,17 +531,17 @@ class LDA(TransformerMixin, BaseEstimator):
             self.elbo_trace_ = np.empty(0)
         self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)
         self.iterations_ = getattr(self, "iterations_", [])
-        with _numba_threads(self.n_jobs):
-            self._online_pass(X, self.total_samples)
+        with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
+            self._online_pass(run_e_step, X, self.total_samples)
         return self
 
     def _online_topic_word_prior(self):
         return self.topic_word_prior if self.topic_word_prior is not None else 1.0 / self.n_components
 
-    def _online_pass(self, X, total_samples):
+    def _online_pass(self, run_e_step, X, total_samples):
         """One update per minibatch of X's rows, in order; then the public attributes."""
         epoch = self.n_iter_ + 1
-        records = [self._online_update(X[start:start + self.batch_size], total_samples, epoch)
+        records = [self._online_update(run_e_step, X[start:start + self.batch_size], total_samples, epoch)
                    for start in range(0, X.shape[0], self.batch_size)]
         self.n_iter_ = epoch
         if records:
@@ -527,28 +551,27 @@ class LDA(TransformerMixin, BaseEstimator):
         self.topic_tokens_ = self._topic_word.sum(axis=0) - self._topic_word.shape[0] * eta
         self._set_public_topics()
 
-    def _online_update(self, batch, total_samples, epoch):
-        """E-step on one minibatch, then the online updates of lambda and alpha (ldaem.online)."""
+    def _online_update(self, run_e_step, batch, total_samples, epoch):
+        """E-step on one minibatch (run_e_step, see _minibatch_runner), then the online updates of
+        lambda, eta and alpha (ldaem.online)."""
         start = time.perf_counter()
         t = self.n_batch_iter_ + 1
         rho = online.learning_rate(t, self.learning_offset, self.learning_decay)
         scale = online.minibatch_scale(total_samples, batch.shape[0])
-        result = e_step(batch, self._exp_elog_beta, self.doc_topic_prior_, None,
-                        self.max_doc_update_iter, self.mean_change_tol)
+        totals = run_e_step(batch, self._exp_elog_beta, self.doc_topic_prior_)
         # the minibatch's ELBO terms scaled to the corpus, with the topics it was computed against
-        elbo = scale * float(result.doc_bound.sum()) + self._topic_bound()
+        elbo = scale * totals.doc_bound + self._topic_bound()
         n_tokens = scale * float(batch.data.sum())
         self._set_topics(online.online_topic_update(
-            self._topic_word, result.sstats, self.topic_word_prior_, rho, scale))
+            self._topic_word, totals.sstats, self.topic_word_prior_, rho, scale))
         if self._eta_is_estimated(t):
             n_words, n_topics = self._topic_word.shape
             self.topic_word_prior_ = float(online.damped_alpha_step(
                 np.full(n_words, self.topic_word_prior_), np.full(n_words, self._elog_beta_sum() / n_words),
                 n_topics, rho, symmetric=True)[0])
         if self._alpha_is_estimated(t, batch.shape[0]):
-            elog_sum = _kernels.dirichlet_expectation_sum(result.gamma)
             self.doc_topic_prior_ = online.damped_alpha_step(
-                self.doc_topic_prior_, scale * elog_sum, scale * batch.shape[0], rho,
+                self.doc_topic_prior_, scale * totals.elog_theta, scale * batch.shape[0], rho,
                 symmetric=self.doc_topic_prior_update == "symmetric")
         self.n_batch_iter_ = t
         previous = self.iterations_[-1].elbo if self.iterations_ else None
@@ -556,7 +579,7 @@ class LDA(TransformerMixin, BaseEstimator):
             iteration=t, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
             relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
             alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
-            mean_doc_iter=float(result.n_iter.mean()), epoch=epoch, rho=rho,
+            mean_doc_iter=totals.doc_iter / max(totals.n_docs, 1), epoch=epoch, rho=rho,
             batch_docs=batch.shape[0])
         self.iterations_.append(record)
         if self.callback is not None:

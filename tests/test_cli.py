@@ -373,11 +373,14 @@ def test_fit_on_a_local_dask_cluster_gives_the_in_process_model(tmp_path):
     np.testing.assert_allclose(two.topic_word, one.topic_word, rtol=1e-6, atol=1e-12)
 
 
-def test_dask_options_are_refused_with_online_em(tmp_path):
-    result = fit_reuters(tmp_path / "m.npz", "--method", "online", "--workers", 2)
-    assert result.exit_code == 2
-    assert "--scheduler and --workers work with --method batch" in result.stderr
-    assert not (tmp_path / "m.npz").exists()
+def test_streamed_online_fit_on_a_local_dask_cluster_gives_the_in_process_model(tmp_path):
+    common = ["-k", 3, "--method", "online", "--stream", "--batch-size", 100, "--passes", 2, "--seed", 5, "-q"]
+    alone = fit_reuters(tmp_path / "alone.npz", *common)
+    cluster = fit_reuters(tmp_path / "cluster.npz", *common, "--workers", 2)
+    assert alone.exit_code == 0 and cluster.exit_code == 0, cluster.stderr
+    one, two = load_model(tmp_path / "alone.npz"), load_model(tmp_path / "cluster.npz")
+    np.testing.assert_allclose(two.elbo_trace, one.elbo_trace, rtol=1e-8)
+    np.testing.assert_allclose(two.topic_word, one.topic_word, rtol=1e-8)
 
 
 def test_topics_reads_a_model_without_compiling_anything(fitted):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ldaem import LDA
-from ldaem.distributed import InProcessEStep, partition_bounds, partition_e_step
+from ldaem.distributed import DaskEStep, InProcessEStep, partition_bounds, partition_e_step
 
 distributed = pytest.importorskip("distributed")
 
@@ -82,27 +82,75 @@ def test_scheduler_address_clone_and_saved_settings(cluster, client, reuters, tm
     save_model(tmp_path / "m.npz", model)
 
 
-def test_a_worker_killed_mid_fit_is_survived(cluster, client, reuters, caplog):
+def kill_the_busiest_worker(client):
+    """Kill the worker process holding most keys; returns its address."""
+    holdings = client.has_what()
+    address = max(holdings, key=lambda worker: len(holdings[worker]))
+    with contextlib.suppress(distributed.comm.CommClosedError):
+        client.run(os._exit, 1, workers=[address])
+    return address
+
+
+def test_a_worker_killed_mid_fit_changes_nothing(cluster, client, reuters):
     """After iteration 2 the worker holding most of the partitions dies. Dask rebuilds its row
-    blocks from their tasks; their gamma restarts from the initial value (logged), so the fit
-    goes on to the same model within the E-step's tolerance."""
+    blocks from their tasks, and their gamma survives on the other worker (replicated after every
+    E-step), so the fit ends at the model of an undisturbed one."""
     killed = []
 
-    def kill_a_worker(record):
+    def kill_after_two(record):
         if record.iteration == 2:
-            holdings = client.has_what()
-            address = max(holdings, key=lambda worker: len(holdings[worker]))
-            killed.append(address)
-            with contextlib.suppress(distributed.comm.CommClosedError):
-                client.run(os._exit, 1, workers=[address])
+            killed.append(kill_the_busiest_worker(client))
 
     undisturbed = fit(reuters.X, scheduler=client, n_partitions=4)
-    survivor = fit(reuters.X, scheduler=client, n_partitions=4, callback=kill_a_worker)
+    survivor = fit(reuters.X, scheduler=client, n_partitions=4, callback=kill_after_two)
     client.wait_for_workers(2, timeout=60)
     assert killed and killed[0] not in client.scheduler_info()["workers"]
+    np.testing.assert_allclose(survivor.elbo_trace_, undisturbed.elbo_trace_, rtol=1e-12)
+    np.testing.assert_allclose(survivor.components_, undisturbed.components_, rtol=1e-12, atol=1e-300)
+    np.testing.assert_array_equal(survivor.doc_topic_prior_, undisturbed.doc_topic_prior_)
+
+
+def test_a_gamma_lost_with_its_only_copy_restarts_from_the_initial_gamma(client, reuters, caplog):
+    """Without replication, a partition whose gamma died with its worker restarts its documents
+    from alpha + N_d / K (logged): still the E-step's coordinate ascent, only not warm-started."""
+    lda = LDA(6, random_state=0, max_iter=3).fit(reuters.X)
+    beta, alpha = lda._exp_elog_beta, lda.doc_topic_prior_
+    runner = DaskEStep.from_matrix(client, reuters.X, 4, 100, 1e-3, replicate_gamma=False)
+    runner(beta, alpha)
+    kill_the_busiest_worker(client)
+    client.wait_for_workers(1, timeout=60)
+    after = runner(beta, alpha)
+    client.wait_for_workers(2, timeout=60)
     assert "was lost with its worker: restarting it" in caplog.text
-    assert survivor.n_iter_ == undisturbed.n_iter_
-    np.testing.assert_allclose(survivor.elbo_trace_[:2], undisturbed.elbo_trace_[:2], rtol=1e-12)
-    np.testing.assert_allclose(survivor.elbo_trace_, undisturbed.elbo_trace_, rtol=1e-4)
-    np.testing.assert_allclose(survivor.topic_word_, undisturbed.topic_word_, atol=1e-3)
-    np.testing.assert_allclose(survivor.doc_topic_prior_, undisturbed.doc_topic_prior_, rtol=1e-3)
+    cold = partition_e_step(reuters.X, beta, alpha, None, 100, 1e-3)[1]
+    assert after.n_docs == reuters.X.shape[0]
+    assert after.doc_bound == pytest.approx(cold.doc_bound, rel=1e-3)
+
+
+@pytest.mark.parametrize("params", [{}, {"topic_word_prior_update": "estimate"}])
+def test_online_fit_on_dask_is_the_in_process_fit(client, reuters, params):
+    online = dict(learning_method="online", batch_size=50, learning_offset=1.0, learning_decay=0.6,
+                  max_iter=2, **params)
+    here = fit(reuters.X, **online)
+    there = fit(reuters.X, scheduler=client, n_partitions=3, **online)
+    np.testing.assert_allclose(there.elbo_trace_, here.elbo_trace_, rtol=1e-8)
+    np.testing.assert_allclose(there.components_, here.components_, rtol=1e-8)
+    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=1e-8)
+    assert there.n_batch_iter_ == here.n_batch_iter_ == 16
+
+
+def test_online_fit_survives_a_killed_worker_unchanged(client, reuters):
+    """Minibatch E-steps keep nothing on the workers: a task lost with its worker is rerun."""
+    online = dict(learning_method="online", batch_size=50, learning_offset=1.0, learning_decay=0.6, max_iter=1)
+    killed = []
+
+    def kill_at_update_three(record):
+        if record.iteration == 3:
+            killed.append(kill_the_busiest_worker(client))
+
+    undisturbed = fit(reuters.X, scheduler=client, n_partitions=2, **online)
+    survivor = fit(reuters.X, scheduler=client, n_partitions=2, callback=kill_at_update_three, **online)
+    client.wait_for_workers(2, timeout=60)
+    assert killed
+    np.testing.assert_array_equal(survivor.elbo_trace_, undisturbed.elbo_trace_)
+    np.testing.assert_array_equal(survivor.components_, undisturbed.components_)

@@ -165,7 +165,6 @@ def test_online_reaches_the_held_out_bound_of_batch_em(ap):
     ({"batch_size": 0}, "batch_size must be an integer >= 1"),
     ({"learning_offset": -1.0}, "learning_offset must be a number >= 0"),
     ({"total_samples": 0}, "total_samples must be a positive number or None"),
-    ({"scheduler": "tcp://127.0.0.1:8786"}, "scheduler works with learning_method='batch' only"),
 ])
 def test_bad_online_parameters_are_refused(reuters, params, message):
     with pytest.raises(ValueError, match=message):
