@@ -249,11 +249,11 @@ def main(ctx, verbose, debug):
 @click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
               help="batch: variational EM over the whole corpus each iteration; online: stochastic "
                    "variational EM, one update per minibatch (Hoffman, Blei & Bach 2010).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Online: documents per minibatch.")
-@click.option("--tau0", type=click.FloatRange(min=0), default=64.0, show_default=True,
+@click.option("--tau0", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Online: learning offset of rho_t = (tau0 + t)^-kappa.")
-@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.7,
+@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.55,
               show_default=True, help="Online: learning decay of rho_t = (tau0 + t)^-kappa.")
 @click.option("--passes", type=click.IntRange(min=1), default=10, show_default=True,
               help="Online: passes over the corpus.")

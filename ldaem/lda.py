@@ -191,7 +191,7 @@ class LDA(TransformerMixin, BaseEstimator):
                  doc_topic_prior_burn_in=10, topic_word_prior=None, topic_word_prior_update="fixed",
                  max_iter=100, tol=1e-4, max_doc_update_iter=100,
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
-                 learning_method="batch", batch_size=1024, learning_offset=64.0, learning_decay=0.7,
+                 learning_method="batch", batch_size=256, learning_offset=1.0, learning_decay=0.55,
                  total_samples=None, scheduler=None, n_partitions=None, init="random", n_init=1):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
