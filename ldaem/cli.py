@@ -341,8 +341,8 @@ def _fit(options, state, resumed_from):
     online = o["method"] == "online"
     if online and resumed_from:
         raise click.UsageError("--resume continues batch fits only")
-    if o["stream"] and not (online and o["init"] == "random" and not o["heldout"]):
-        raise click.UsageError("--stream works with --method online, --init random and no --heldout")
+    if o["stream"] and not (online and o["init"] == "random"):
+        raise click.UsageError("--stream works with --method online and --init random")
     restarts = o.get("restarts", 1)
     if restarts > 1 and (online or o["init"] not in ("random", "seeded")):
         raise click.UsageError("--restarts works with --method batch and --init random or seeded")
@@ -419,7 +419,8 @@ def _fit(options, state, resumed_from):
 def _held_out(data, options):
     """(training corpus, held-out counts or None) by --heldout: a share of the documents, kept out
     at random (seeded), or a file read against the training vocabulary. Held-out tokens of words
-    no training document uses are dropped (see _documents_for_model)."""
+    no training document uses are dropped (see _documents_for_model); a streamed corpus, whose
+    topics are smoothed, keeps them."""
     import dataclasses
 
     import numpy as np
@@ -435,12 +436,17 @@ def _held_out(data, options):
     except ValueError:
         share = None
     if share is not None:
+        if options["stream"]:
+            raise click.BadParameter("a streamed corpus is not held in memory to keep a share out of; "
+                                     "give a FILE of held-out documents", param_hint="--heldout")
         if not 0 < share < 1:
             raise click.BadParameter(f"{given!r} is neither a share in (0, 1) nor a file", param_hint="--heldout")
         train, heldout = split_documents(data.X, share, options["seed"])
         return dataclasses.replace(data, X=train, names=None), heldout
     other = load_corpus(given, options["corpus_format"], options["vocab"], _text_settings(options),
                         fixed_vocab=data.vocab, encoding=options["encoding"], **_reading(options))
+    if options["stream"]:
+        return data, other.X
     seen = np.asarray(data.X.sum(axis=0)).ravel() > 0
     heldout = other.X.copy()
     heldout.data[~seen[heldout.indices]] = 0

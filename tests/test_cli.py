@@ -373,6 +373,25 @@ def test_fit_on_a_local_dask_cluster_gives_the_in_process_model(tmp_path):
     np.testing.assert_allclose(two.topic_word, one.topic_word, rtol=1e-6, atol=1e-12)
 
 
+def test_a_streamed_fit_logs_the_bound_of_a_held_out_file(tmp_path):
+    lines = Path(REUTERS).read_text().splitlines(keepends=True)
+    (tmp_path / "train.ldac").write_text("".join(lines[:300]))
+    (tmp_path / "test.ldac").write_text("".join(lines[300:]))
+    result = ldaem("fit", tmp_path / "train.ldac", "--vocab", REUTERS_VOCAB, "-k", 3, "--method", "online",
+                   "--stream", "--batch-size", 50, "--passes", 2, "--heldout", tmp_path / "test.ldac",
+                   "--eval-every", 3, "--seed", 2, "-o", tmp_path / "m.npz")
+    assert result.exit_code == 0, result.stderr
+    rows = read_tsv((tmp_path / "m.elbo.tsv").read_text())[1:]
+    scored = {int(row[0]): float(row[-1]) for row in rows if row[-1]}
+    assert len(rows) == 12 and sorted(scored) == [3, 6, 9, 12]
+    lda = LDA.from_model(load_model(tmp_path / "m.npz"))
+    heldout = load_corpus(tmp_path / "test.ldac", vocab=REUTERS_VOCAB).X
+    assert scored[12] == pytest.approx(lda.score(heldout) / heldout.sum(), rel=1e-9)     # logged to 10 digits
+    share = ldaem("fit", tmp_path / "train.ldac", "--vocab", REUTERS_VOCAB, "--method", "online", "--stream",
+                  "--heldout", 0.1, "-o", tmp_path / "s.npz")
+    assert share.exit_code == 2 and "give a FILE of held-out documents" in share.stderr
+
+
 def test_streamed_online_fit_on_a_local_dask_cluster_gives_the_in_process_model(tmp_path):
     common = ["-k", 3, "--method", "online", "--stream", "--batch-size", 100, "--passes", 2, "--seed", 5, "-q"]
     alone = fit_reuters(tmp_path / "alone.npz", *common)
