@@ -4,8 +4,10 @@
     python bench/run.py --quick    # a small run to try it out: prints the tables, writes nothing
 
 Measures seconds per batch EM iteration (K=20 and K=100), the time ldaem takes to converge on
-AP (next to lda-c's recorded figures), and held-out bounds, so that speed is never bought with
-quality. The machine is shared: systems are compared side by side in one run, as ratios.
+AP (next to lda-c's recorded figures), held-out bounds, so that speed is never bought with
+quality, and the wall time ldaem takes to reach the held-out document completion of tomotopy's
+Gibbs sampler after 1,000 sweeps (K=50). The machine is shared: systems are compared side by
+side in one run, as ratios.
 """
 
 import argparse
@@ -19,13 +21,16 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ldaem import LDA
 from ldaem.datasets import load_bundled
 from ldaem.estep import e_step
+from ldaem.evaluate import document_completion
 
 import report
 from machine import machine_info
 from systems import (GENSIM, LDAEM, MAX_DOC_ITER, MEAN_CHANGE_TOL, SEED, SKLEARN, THREADS,
-                     TOMOTOPY, fit_ldaem, installed, plugin_bound)
+                     TOMOTOPY, Plugin, fit_ldaem, inner_iterations, installed, plugin,
+                     plugin_bound, tomotopy_model, train_tomotopy)
 
 BENCH = Path(__file__).resolve().parent
 N_TRAIN = 2021          # AP split: the first 2021 documents train, the last 225 are held out
@@ -47,17 +52,19 @@ E_STEP_DEPTH = (f"every system stops a document's E-step when the mean absolute 
 class Plan:
     topics: tuple             # K of the per-iteration timings
     ldaem_iterations: int     # EM iterations timed for ldaem (the median skips the first two)
-    library_iterations: int   # EM iterations (passes) timed for scikit-learn and gensim
+    library_iterations: int   # EM iterations (passes) timed for every system from a fresh start
     rounds: int               # timings of every system, in turn; the table shows their median
     quality_topics: int       # K of the converged and held-out fits
     max_iter: int             # cap on ldaem's EM iterations to converge
     gibbs_sweeps: int         # tomotopy's training sweeps
+    race_topics: int          # K of the time-to-quality race against tomotopy
+    race_step: int            # tomotopy's sweeps between two scorings in that race
 
 
 FULL = Plan(topics=(20, 100), ldaem_iterations=12, library_iterations=5, rounds=3,
-            quality_topics=20, max_iter=100, gibbs_sweeps=1000)
+            quality_topics=20, max_iter=100, gibbs_sweeps=1000, race_topics=50, race_step=25)
 QUICK = Plan(topics=(10,), ldaem_iterations=5, library_iterations=2, rounds=1,
-             quality_topics=10, max_iter=10, gibbs_sweeps=100)
+             quality_topics=10, max_iter=10, gibbs_sweeps=100, race_topics=10, race_step=25)
 
 _START = time.perf_counter()
 
@@ -89,16 +96,25 @@ def ldaem_iterations(X, n_topics, n_iter):
 
 
 def library_iteration(system, X, n_topics, n_iter):
-    """Seconds per EM iteration of a library: the time of an n_iter-iteration fit over n_iter."""
-    _, seconds = timed(system.fit, X, n_topics, n_iter)
-    return {"seconds": seconds / n_iter, "inner_iterations": None, "iterations_timed": n_iter,
+    """Seconds per EM iteration of a fresh n_iter-iteration fit: its time over n_iter."""
+    model, seconds = timed(system.fit, X, n_topics, n_iter)
+    inner = None
+    if system is LDAEM:   # which stops early, should its ELBO ever decrease
+        n_iter = model.n_iter_
+        inner = float(np.mean([r.mean_doc_iter for r in model.iterations_]))
+    return {"seconds": seconds / n_iter, "inner_iterations": inner, "iterations_timed": n_iter,
             "e_step_start": system.e_step}
+
+
+FIRST = "EM iterations 1 to {n}"   # the row of ldaem timed as the libraries are
 
 
 def iteration_round(X, n_topics, plan, systems):
     """One timing of every system at K = n_topics: name -> timing."""
     warm, cold = ldaem_iterations(X, n_topics, plan.ldaem_iterations)
-    measured = {"ldaem": warm, "ldaem, cold-start E-step": cold}
+    first = FIRST.format(n=plan.library_iterations)
+    measured = {"ldaem": warm, "ldaem, cold-start E-step": cold,
+                f"ldaem, {first}": library_iteration(LDAEM, X, n_topics, plan.library_iterations)}
     for system in systems:
         measured[system.name] = library_iteration(system, X, n_topics, plan.library_iterations)
     log(f"K={n_topics}, seconds per iteration: "
@@ -107,17 +123,24 @@ def iteration_round(X, n_topics, plan, systems):
 
 
 def iteration_times(X, plan, systems):
-    """Seconds per batch EM iteration of each system at each K, with ratios to ldaem: the
-    median over rounds that time every system in turn, so that a burst of load on the shared
-    machine hits one round of every system rather than all of one system."""
+    """Seconds per batch EM iteration of each system at each K, with ratios to ldaem (EM
+    iterations 3 on) and to ldaem over the same first EM iterations as the libraries: the median
+    over rounds that time every system in turn, so that a burst of load on the shared machine
+    hits one round of every system rather than all of one system. The libraries' inner
+    iterations are counted in one more, untimed, fit each."""
     rows = []
+    first = f"ldaem, {FIRST.format(n=plan.library_iterations)}"
     for n_topics in plan.topics:
         rounds = [iteration_round(X, n_topics, plan, systems) for _ in range(plan.rounds)]
         medians = {name: statistics.median(r[name]["seconds"] for r in rounds) for name in rounds[0]}
+        inner = {s.name: inner_iterations(s, X, n_topics, plan.library_iterations) for s in systems}
+        log(f"K={n_topics}, inner iterations per document: {inner}")
         for name, timing in rounds[0].items():
             rows.append({"topics": n_topics, "system": name, **timing, "seconds": medians[name],
+                         "inner_iterations": inner.get(name, timing["inner_iterations"]),
                          "seconds_per_round": [r[name]["seconds"] for r in rounds],
-                         "ratio_to_ldaem": medians[name] / medians["ldaem"]})
+                         "ratio_to_ldaem": medians[name] / medians["ldaem"],
+                         "ratio_to_ldaem_same_iterations": medians[name] / medians[first]})
     return rows
 
 
@@ -165,6 +188,62 @@ def heldout_quality(X, plan, systems):
             "dropped_unseen_tokens": dropped, "rows": rows, "lda_c_recorded": LDA_C}
 
 
+def completion(model, test):
+    """Document completion (ldaem.evaluate) of test with a Plugin's topics and alpha: nats per token."""
+    return document_completion(model, test)["log_likelihood_per_token"]
+
+
+def time_to_quality(X, plan):
+    """Wall time for ldaem to reach the held-out document completion that tomotopy's LDAModel
+    reaches after plan.gibbs_sweeps sweeps, at K = plan.race_topics (train and test as
+    heldout_quality), and the other way round: the sweeps tomotopy needs to reach ldaem's best.
+    Both are scored by the same computation: theta of the observed half by ldaem's E-step with
+    the system's topics and alpha (Plugin), the other half by sum_k theta_k beta_kw. ldaem is
+    scored after every EM iteration (from its callback), tomotopy every plan.race_step sweeps
+    (training in steps continues the same chain); scoring is left out of both clocks, and only
+    tomotopy's sampling is timed, not loading the documents into it."""
+    train, test, _ = split(X)
+    n_topics, n_words = plan.race_topics, X.shape[1]
+    gibbs, gibbs_trace, gibbs_seconds = tomotopy_model(train, n_topics), [], 0.0
+    for sweeps in range(plan.race_step, plan.gibbs_sweeps + 1, plan.race_step):
+        gibbs_seconds += timed(train_tomotopy, gibbs, plan.race_step)[1]
+        gibbs_trace.append({"sweeps": sweeps, "seconds": gibbs_seconds,
+                            "completion": completion(plugin(TOMOTOPY, gibbs, n_words), test)})
+    target = gibbs_trace[-1]["completion"]
+    log(f"tomotopy, K={n_topics}, {plan.gibbs_sweeps} sweeps: {gibbs_seconds:.1f} s, "
+        f"document completion {target:.4f}")
+    trace, scoring = [], [0.0]
+
+    def score(record):
+        started = time.perf_counter()
+        state = lda.fit_state()
+        topic_word = state.topic_word.T / state.topic_word.sum(axis=0)[:, None]
+        trace.append({"iteration": record.iteration, "seconds": started - fit_start - scoring[0],
+                      "completion": completion(Plugin(topic_word, state.alpha), test)})
+        scoring[0] += time.perf_counter() - started
+
+    lda = LDA(n_components=n_topics, random_state=SEED, max_iter=plan.max_iter, tol=LDAEM_TOL,
+              n_jobs=THREADS, max_doc_update_iter=MAX_DOC_ITER, mean_change_tol=MEAN_CHANGE_TOL,
+              callback=score)
+    fit_start = time.perf_counter()
+    lda.fit(train)
+    reached = next((r for r in trace if r["completion"] >= target), None)
+    best = max(trace, key=lambda r: r["completion"])
+    gibbs_reached = next((r for r in gibbs_trace if r["completion"] >= best["completion"]), None)
+    log(f"ldaem, K={n_topics}: "
+        + (f"reached {target:.4f} at iteration {reached['iteration']}, {reached['seconds']:.2f} s"
+           if reached else f"did not reach {target:.4f}; best {best['completion']:.4f} "
+           f"(iteration {best['iteration']}, {best['seconds']:.2f} s); tomotopy reached that "
+           + (f"after {gibbs_reached['sweeps']} sweeps, {gibbs_reached['seconds']:.1f} s"
+              if gibbs_reached else "never")))
+    return {"topics": n_topics, "train_documents": train.shape[0], "test_documents": test.shape[0],
+            "tomotopy": {"sweeps": plan.gibbs_sweeps, "seconds": gibbs_seconds, "completion": target,
+                         "trace": gibbs_trace, "reached_ldaem_best": gibbs_reached},
+            "ldaem": {"trace": trace, "converged_iterations": lda.n_iter_, "reached": reached,
+                      "best": best},
+            "ratio": None if reached is None else gibbs_seconds / reached["seconds"]}
+
+
 def warm_up(systems):
     """Fit every system once on a few documents before anything is timed: this loads (or
     compiles) ldaem's numba kernels, imports the libraries and starts scikit-learn's workers."""
@@ -192,6 +271,8 @@ def main(argv=None):
     results["iteration"] = iteration_times(X, plan, [s for s in others if s is not TOMOTOPY])
     results["converged"] = time_to_converge(X, plan)
     results["heldout"] = heldout_quality(X, plan, others)
+    if TOMOTOPY in others:
+        results["race"] = time_to_quality(X, plan)
     results["total_seconds"] = time.perf_counter() - _START
     markdown = report.render(results)
     print(markdown)

@@ -60,15 +60,24 @@ def fit_gensim(X, n_topics, passes):
                     iterations=MAX_DOC_ITER, gamma_threshold=MEAN_CHANGE_TOL, random_state=SEED)
 
 
-def fit_tomotopy(X, n_topics, sweeps):
+def tomotopy_model(X, n_topics):
+    """An untrained tomotopy LDAModel holding the documents of X (tokens named by their column)."""
     import tomotopy as tp
     model = tp.LDAModel(k=n_topics, seed=SEED)
-    for row in X:   # tokens named by their column in X
+    for row in X:
         model.add_doc(np.repeat(row.indices, row.data.astype(np.int64)).astype(str).tolist())
+    return model
+
+
+def train_tomotopy(model, sweeps):
     with warnings.catch_warnings():   # "may differ even with fixed seed if workers != 1": accepted
         warnings.simplefilter("ignore", RuntimeWarning)
         model.train(sweeps, workers=THREADS)
     return model
+
+
+def fit_tomotopy(X, n_topics, sweeps):
+    return train_tomotopy(tomotopy_model(X, n_topics), sweeps)
 
 
 def heldout_ldaem(model, X):
@@ -108,13 +117,59 @@ def plugin_tomotopy(model, n_words):
     return topic_word, np.asarray(model.alpha)
 
 
+class Plugin:
+    """Topics (K x V, rows summing to one) and alpha of any system, with ldaem's E-step to infer
+    documents: what ldaem.evaluate needs (topic_word_ and infer), so that every system's held-out
+    figures come from one computation."""
+
+    def __init__(self, topic_word, alpha):
+        self.topic_word_ = np.asarray(topic_word, dtype=np.float64)
+        self.alpha = np.asarray(alpha, dtype=np.float64)
+        self._beta = np.ascontiguousarray(np.maximum(self.topic_word_.T, 1e-100))
+
+    def infer(self, X):
+        result = e_step(X, self._beta, self.alpha, max_iter=MAX_DOC_ITER, tol=MEAN_CHANGE_TOL,
+                        want_sstats=False)
+        return result.gamma / result.gamma.sum(axis=1, keepdims=True), result.doc_bound
+
+
+def plugin(system, model, n_words):
+    return Plugin(*system.plugin(model, n_words))
+
+
 def plugin_bound(system, model, X):
     """Held-out ELBO per word of X computed by ldaem's E-step with the system's topics (posterior
     means) and alpha plugged in: one formula for every system, so these figures compare directly."""
-    topic_word, alpha = system.plugin(model, X.shape[1])
-    beta = np.maximum(np.asarray(topic_word, dtype=np.float64).T, 1e-100)
-    result = e_step(X, beta, alpha, max_iter=MAX_DOC_ITER, tol=MEAN_CHANGE_TOL, want_sstats=False)
-    return float(result.doc_bound.sum() / X.sum())
+    return float(plugin(system, model, X.shape[1]).infer(X)[1].sum() / X.sum())
+
+
+def inner_iterations(system, X, n_topics, n_iter):
+    """Mean inner (per-document) E-step iterations per document and EM iteration of an n_iter
+    fit of scikit-learn (one process) or gensim, counted by wrapping the function each calls once
+    per inner iteration to test convergence. A separate, untimed fit: the wrapper slows it."""
+    if system is SKLEARN:
+        from sklearn.decomposition import _lda as module
+        name = "cy_mean_change"
+        fit = lambda: LatentDirichletAllocation(   # noqa: E731
+            n_components=n_topics, learning_method="batch", max_iter=n_iter, evaluate_every=-1,
+            max_doc_update_iter=MAX_DOC_ITER, mean_change_tol=MEAN_CHANGE_TOL, n_jobs=1,
+            random_state=SEED).fit(X)
+    else:
+        from gensim.models import ldamodel as module
+        name = "mean_absolute_difference"
+        fit = lambda: fit_gensim(X, n_topics, n_iter)   # noqa: E731
+    original, calls = getattr(module, name), [0]
+
+    def counted(*args):
+        calls[0] += 1
+        return original(*args)
+
+    setattr(module, name, {"float": counted, "double": counted} if system is SKLEARN else counted)
+    try:
+        fit()
+    finally:
+        setattr(module, name, original)
+    return calls[0] / (X.shape[0] * n_iter)
 
 
 LDAEM = System("ldaem", "ldaem", fit_ldaem, heldout_ldaem, plugin_ldaem,

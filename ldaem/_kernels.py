@@ -1,55 +1,117 @@
 """Compiled kernels of the variational E-step (DESIGN.md, "Variational E-step" and "The ELBO").
 
 Only numba functions over contiguous arrays and scalars live here: no classes, logging or I/O.
-Topic-word parameters are stored word-major (V x K) so that each word's K values are contiguous.
+Topic-word parameters are stored word-major (V x K). The E-step copies each document's rows of
+them once into a K x n block (topic-major, its n words contiguous), so that every inner iteration
+runs over contiguous loops of the document's words, which LLVM vectorises.
 Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
 """
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
-# Floating-point reassociation lets LLVM vectorise the K-long dot products; no flag that assumes
-# away NaN or infinity is set, so a NaN still propagates to the caller's checks.
+# Floating-point reassociation lets LLVM vectorise the dot products; no flag that assumes away NaN
+# or infinity is set, so a NaN still propagates to the caller's checks. error_model="numpy" makes a
+# division by zero give inf or NaN instead of raising, so a loop that divides has no branch and
+# vectorises too.
 FAST = {"reassoc", "contract", "nsz", "arcp"}
+KERNEL = {"cache": True, "fastmath": FAST, "error_model": "numpy"}
+
+# A document's words are padded to a multiple of this (LLVM's vectorised loops take 2 x 4 doubles
+# per step on AVX2), so that no scalar remainder loop runs.
+VECTOR = 8
+
+# At most this many values (2 MiB) in a document's K x n block. A document with more words is
+# taken in blocks of words that are copied again at every inner iteration.
+BLOCK_VALUES = 1 << 18
+
+
+@intrinsic
+def _float_bits(typingctx, value):
+    """The bits of a float64 as an int64 (a free reinterpretation, unlike a conversion)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_float(typingctx, bits):
+    """The float64 whose bits are the int64 given."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
+
+
+_ROUND = 6755399441055744.0         # 1.5 * 2^52: x + _ROUND rounds x to an integer (|x| < 2^51)
+_INV_LN2 = 1.4426950408889634
+_LN2_HI = 0.6931471803691238        # ln 2 to 32 bits, so that n * _LN2_HI is exact for |n| < 2^21
+_LN2_LO = 1.9082149292705877e-10    # ln 2 - _LN2_HI
+_TAYLOR_LAST = 1.0 / math.factorial(13)
+_TAYLOR = tuple(1.0 / math.factorial(i) for i in range(12, -1, -1))   # 1/12!, ..., 1/1!, 1/0!
+
+
+# Not "reassoc": that would fold (z + _ROUND) - _ROUND into z. LLVM inlines this into the loops
+# that call it and keeps these flags on its instructions.
+@njit(cache=True, fastmath={"contract"})
+def fast_exp(x):
+    """exp(x) within 2 ulp for x < 709.43, without a branch or a call, so that a loop of it
+    vectorises (the llvmlite wheels have no vector math library). Gives 0 below -708.39, where
+    exp(x) is subnormal, and NaN for NaN. (The E-step's arguments are below -log 6.)
+
+    x = n ln 2 + r with n = round(x / ln 2), |r| <= ln(2) / 2; exp(r) by its Taylor series to r^13
+    (the next term is below 2^-56 of it), times 2^n made from n's bits.
+    """
+    shifted = x * _INV_LN2 + _ROUND
+    n_bits = _float_bits(shifted)           # the low bits hold n
+    n = shifted - _ROUND
+    r = x - n * _LN2_HI - n * _LN2_LO
+    p = _TAYLOR_LAST
+    for coefficient in _TAYLOR:
+        p = p * r + coefficient
+    scale = _bits_float((n_bits + 1023) << 52)   # 2^n: exponent field n + 1023, mantissa zero
+    return 0.0 if x < -708.39 else p * scale
 
 
 @njit(cache=True, inline="always")
 def _digamma_parts(x):
-    """(y, c) with psi(x) = log(y) + c and y >= 6, for x > 0.
+    """(y, c) with psi(x) = log(y) + c and y >= 6, for x > 0; without a branch (a select), so that
+    a loop of it vectorises.
 
     Below 6, psi(x) = psi(x + 6) - sum_{i<6} 1/(x+i), the six terms summed as one fraction:
     pairing i with 5 - i gives (2x+5)(1/a + 1/b + 1/c). Above, the asymptotic series
     psi(y) ~ log y - 1/(2y) - sum_n B_2n / (2n y^2n), up to y^-14.
     """
-    c = 0.0
-    if x < 6.0:
-        a = x * (x + 5.0)
-        b = (x + 1.0) * (x + 4.0)
-        d = (x + 2.0) * (x + 3.0)
-        c = -(2.0 * x + 5.0) * (b * d + a * d + a * b) / (a * b * d)
-        x += 6.0
-    inv = 1.0 / x
+    small = x < 6.0
+    a = x * (x + 5.0)
+    b = (x + 1.0) * (x + 4.0)
+    d = (x + 2.0) * (x + 3.0)
+    c = -(2.0 * x + 5.0) * (b * d + a * d + a * b) / (a * b * d) if small else 0.0
+    y = x + 6.0 if small else x
+    inv = 1.0 / y
     inv2 = inv * inv
     series = inv2 * (1.0 / 12 - inv2 * (1.0 / 120 - inv2 * (1.0 / 252 - inv2 * (
         1.0 / 240 - inv2 * (1.0 / 132 - inv2 * (691.0 / 32760 - inv2 / 12))))))
-    return x, c - 0.5 * inv - series
+    return y, c - 0.5 * inv - series
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy")
 def digamma(x):
     """psi(x) for x > 0. Equivalent to scipy.special.digamma(x) (within 1e-13 relative)."""
     y, c = _digamma_parts(x)
     return math.log(y) + c
 
 
-@njit(cache=True)
+@njit(**KERNEL)
 def exp_dirichlet_expectation(gamma_d, out):
     """out[k] = exp(E[log theta_k]) under Dirichlet(gamma_d).
 
     Equivalent to np.exp(psi(gamma_d) - psi(gamma_d.sum())); computed as y exp(c - psi(sum))
-    with psi = log y + c, which saves a logarithm per topic.
+    with psi = log y + c, which saves a logarithm per topic, and with fast_exp, so that the loop
+    over topics vectorises.
     """
     total = 0.0
     for k in range(gamma_d.shape[0]):
@@ -57,7 +119,7 @@ def exp_dirichlet_expectation(gamma_d, out):
     psi_total = digamma(total)
     for k in range(gamma_d.shape[0]):
         y, c = _digamma_parts(gamma_d[k])
-        out[k] = y * math.exp(c - psi_total)
+        out[k] = y * fast_exp(c - psi_total)
 
 
 @njit(cache=True, parallel=True)
@@ -95,46 +157,100 @@ def log_dirichlet_normaliser(params):
     return out
 
 
-@njit(cache=True, fastmath=FAST)
-def _accumulate_ratios(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, ratio, acc):
-    """ratio_i = n_i / s_i with s_i = sum_k t_k beta_{w_i k}, and acc = sum_i ratio_i beta_{w_i},
-    over the nonzeros start..end-1 of one document.
+@njit(cache=True, inline="always")
+def _padded(n_words):
+    return (n_words + VECTOR - 1) // VECTOR * VECTOR
+
+
+@njit(**KERNEL)
+def _gather(indices, counts, exp_elog_beta, first, last, block, block_counts):
+    """block[:, j] = exp_elog_beta[indices[first + j]] and block_counts[j] = counts[first + j] for
+    the nonzeros first..last-1; the columns after them (the padding) get topic weights 1 and count
+    0, hence ratio 0. Four words at a time: each pass over the topics then writes four adjacent
+    values of a row of block, which halves the time of this transposition."""
+    n_topics, n_words = block.shape[0], last - first
+    j = 0
+    while j + 4 <= n_words:
+        w0, w1, w2, w3 = indices[first + j], indices[first + j + 1], indices[first + j + 2], indices[first + j + 3]
+        for k in range(n_topics):
+            block[k, j], block[k, j + 1] = exp_elog_beta[w0, k], exp_elog_beta[w1, k]
+            block[k, j + 2], block[k, j + 3] = exp_elog_beta[w2, k], exp_elog_beta[w3, k]
+        j += 4
+    for j in range(j, n_words):
+        word = indices[first + j]
+        for k in range(n_topics):
+            block[k, j] = exp_elog_beta[word, k]
+    for j in range(n_words):
+        block_counts[j] = counts[first + j]
+    for j in range(n_words, _padded(n_words)):
+        block_counts[j] = 0.0
+        for k in range(n_topics):
+            block[k, j] = 1.0
+
+
+@njit(**KERNEL)
+def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
+    """s = t @ B, ratio = n / s and acc = B @ ratio over the first n_words columns of the K x n
+    block B: the two products of an inner iteration (DESIGN.md, E-step). Topics are taken four
+    at a time, so that each pass over the words does four multiply-adds per load of s or ratio.
+
+    Equivalent to s = t @ B[:, :n_words]; ratio = n / s; acc = B[:, :n_words] @ ratio.
+    """
+    n_topics = block.shape[0]
+    for j in range(n_words):
+        s[j] = 0.0
+    k = 0
+    while k + 4 <= n_topics:
+        t0, t1, t2, t3 = t[k], t[k + 1], t[k + 2], t[k + 3]
+        for j in range(n_words):
+            s[j] += t0 * block[k, j] + t1 * block[k + 1, j] + t2 * block[k + 2, j] + t3 * block[k + 3, j]
+        k += 4
+    for k in range(k, n_topics):
+        for j in range(n_words):
+            s[j] += t[k] * block[k, j]
+    for j in range(n_words):
+        ratio[j] = block_counts[j] / s[j]
+    k = 0
+    while k + 4 <= n_topics:
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(n_words):
+            r = ratio[j]
+            a0 += r * block[k, j]
+            a1 += r * block[k + 1, j]
+            a2 += r * block[k + 2, j]
+            a3 += r * block[k + 3, j]
+        acc[k], acc[k + 1], acc[k + 2], acc[k + 3] = a0, a1, a2, a3
+        k += 4
+    for k in range(k, n_topics):
+        a0 = 0.0
+        for j in range(n_words):
+            a0 += ratio[j] * block[k, j]
+        acc[k] = a0
+
+
+@njit(**KERNEL)
+def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_counts, s,
+                   block_ratio, part, gathered, ratio, acc):
+    """acc = sum_i ratio_i beta_{w_i} with ratio_i = n_i / s_i and s_i = sum_k t_k beta_{w_i k},
+    over the nonzeros start..end-1 of one document. When the whole document is in the block
+    (gathered), its ratios stay in block_ratio; otherwise the words are gathered a block at a time
+    and their ratios written to ratio[start:end].
 
     Equivalent to ratio = counts / (B @ t); acc = ratio @ B, with B = exp_elog_beta[indices[start:end]].
-    Words are taken four at a time: four independent dot products, one pass over acc per four words.
     """
-    n_topics = acc.shape[0]
-    beta = exp_elog_beta
+    if gathered:
+        _block_pass(_padded(end - start), block_counts, block, t, s, block_ratio, acc)
+        return
     acc[:] = 0.0
-    i = start
-    while i + 4 <= end:
-        # 2-D indexing, not row views: a view per word costs reference counting in the hot loop
-        w0, w1, w2, w3 = indices[i], indices[i + 1], indices[i + 2], indices[i + 3]
-        s0 = s1 = s2 = s3 = 0.0
-        for k in range(n_topics):
-            t = exp_elog_theta_d[k]
-            s0 += t * beta[w0, k]
-            s1 += t * beta[w1, k]
-            s2 += t * beta[w2, k]
-            s3 += t * beta[w3, k]
-        c0, c1, c2, c3 = counts[i] / s0, counts[i + 1] / s1, counts[i + 2] / s2, counts[i + 3] / s3
-        ratio[i], ratio[i + 1], ratio[i + 2], ratio[i + 3] = c0, c1, c2, c3
-        for k in range(n_topics):
-            acc[k] += c0 * beta[w0, k] + c1 * beta[w1, k] + c2 * beta[w2, k] + c3 * beta[w3, k]
-        i += 4
-    while i < end:
-        w0 = indices[i]
-        s0 = 0.0
-        for k in range(n_topics):
-            s0 += exp_elog_theta_d[k] * beta[w0, k]
-        c0 = counts[i] / s0
-        ratio[i] = c0
-        for k in range(n_topics):
-            acc[k] += c0 * beta[w0, k]
-        i += 1
+    for first in range(start, end, block.shape[1]):
+        last = min(first + block.shape[1], end)
+        _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
+        _block_pass(_padded(last - first), block_counts, block, t, s, block_ratio, part)
+        acc += part
+        ratio[first:last] = block_ratio[:last - first]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(**KERNEL)
 def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, exp_elog_theta_d,
                   ratio, max_iter, tol):
     """Coordinate ascent on one document's (gamma_d, phi_d); gamma_d is updated in place.
@@ -145,14 +261,20 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     and every step of coordinate ascent raised the ELBO. Returns (sum_w n_dw log s_w, iterations).
     """
     n_topics = alpha.shape[0]
-    acc = np.empty(n_topics)
-    previous = np.empty(n_topics)
+    width = max(VECTOR, min(_padded(end - start), BLOCK_VALUES // n_topics // VECTOR * VECTOR))
+    block = np.empty((n_topics, width))
+    block_counts, s, block_ratio = np.empty(width), np.empty(width), np.empty(width)
+    acc, part, previous = np.empty(n_topics), np.empty(n_topics), np.empty(n_topics)
+    gathered = end - start <= width
+    if gathered:
+        _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
     n_iter = 0
     converged = False
     for it in range(max_iter):
         n_iter = it + 1
         exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
-        _accumulate_ratios(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, ratio, acc)
+        _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
+                       block_counts, s, block_ratio, part, gathered, ratio, acc)
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step)
         change = 0.0
         for k in range(n_topics):
@@ -167,7 +289,10 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
         gamma_d[:] = previous
     else:
         exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
-        _accumulate_ratios(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, ratio, acc)
+        _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
+                       block_counts, s, block_ratio, part, gathered, ratio, acc)
+    if gathered:
+        ratio[start:end] = block_ratio[:end - start]
     word_bound = 0.0
     for i in range(start, end):
         word_bound += counts[i] * math.log(counts[i] / ratio[i])

@@ -26,6 +26,16 @@ def test_digamma_matches_scipy():
     np.testing.assert_allclose(ours, digamma(x), rtol=1e-13, atol=1e-13)
 
 
+def test_fast_exp_matches_numpy():
+    """Within 2 ulp over the whole normal range, 0 where exp is subnormal, NaN for NaN."""
+    x = np.concatenate([np.linspace(-708.39, 709.4, 200_001),
+                        np.random.default_rng(0).uniform(-60.0, 1.0, 100_000), [0.0, -0.0, 1e-300]])
+    ours = np.array([_kernels.fast_exp(v) for v in x])
+    np.testing.assert_allclose(ours, np.exp(x), rtol=4.5e-16, atol=0)
+    assert _kernels.fast_exp(-709.0) == 0.0 and _kernels.fast_exp(-np.inf) == 0.0
+    assert np.isnan(_kernels.fast_exp(np.nan))
+
+
 def test_dirichlet_helpers_match_numpy():
     gamma = np.random.default_rng(0).uniform(0.01, 50, (20, 7))
     np.testing.assert_allclose(_kernels.dirichlet_expectation_sum(gamma),
@@ -49,6 +59,24 @@ def test_e_step_matches_numpy_reference(seed, max_iter, tol):
     np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=1e-10, atol=1e-10)
     assert abs(ours.doc_bound[-1]) < 1e-12   # an empty document has probability one
     np.testing.assert_allclose(ours.gamma[-1], alpha)
+
+
+def test_e_step_in_blocks_of_words_matches_numpy_reference():
+    """A document with more words than a K x n block holds (BLOCK_VALUES) is taken a block of
+    words at a time: same result as the reference."""
+    n_topics = 64
+    n_words = _kernels.BLOCK_VALUES // n_topics * 2 + 3       # three blocks, the last one short
+    rng = np.random.default_rng(5)
+    counts = rng.integers(1, 4, n_words).astype(float)
+    X = sp.csr_matrix(np.vstack([counts, np.r_[counts[:100], np.zeros(n_words - 100)]]))
+    beta = rng.dirichlet(np.full(n_words, 0.5), size=n_topics)
+    alpha = np.full(n_topics, 0.3)
+    gamma0 = initial_gamma(X, alpha)
+    ours = e_step(X, beta.T, alpha, gamma0, max_iter=5, tol=0.0)
+    gamma, sstats, doc_bound = reference.e_step(X, beta, alpha, gamma0, 5, 0.0)
+    np.testing.assert_allclose(ours.gamma, gamma, rtol=1e-11)
+    np.testing.assert_allclose(ours.sstats, sstats.T, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=1e-10)
 
 
 def test_sstats_preserve_token_counts():

@@ -30,7 +30,8 @@ def fits_cleanly(X, **params):
 ])
 def test_corner_cases_stay_finite_and_monotone(name, X, params):
     lda = fits_cleanly(np.array(X, dtype=float), **params)
-    assert lda.n_iter_ == 30
+    # all 30 iterations, unless the ELBO stopped changing but for rounding (tol=0 then stops)
+    assert lda.n_iter_ == 30 or abs(lda.iterations_[-1].relative_change) < 1e-13
 
 
 def test_alpha_driven_towards_zero_stays_positive():
