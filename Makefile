@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo-output
 
-.PHONY: install demo test fuzz bench clean
+.PHONY: install demo test fuzz bench bench-online bench-workers clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,14 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scaling.py
+
+# Online EM streaming 2M generated documents (written once to bench/data/) against gensim and scikit-learn: about 90 minutes.
+bench-online: $(VENV)/.bench-installed
+	$(BIN)/python bench/online_scale.py
+
+# Seconds per batch EM iteration in-process and on local Dask clusters of 1, 2 and 4 workers.
+bench-workers: $(VENV)/.bench-installed
+	$(BIN)/python bench/workers.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache
