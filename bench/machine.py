@@ -1,6 +1,7 @@
 """What the benchmark ran on: cores, CPU, date, library versions, ldaem's source revision and
 numpy's matmul speed."""
 
+import json
 import os
 import platform
 import subprocess
@@ -81,3 +82,10 @@ def machine_info():
         "blas": blas(),
         "matmul_gflops": round(matmul_gflops(), 1),
     }
+
+
+def write_results(name, results, text):
+    """Write bench/NAME_results.json (results) and bench/NAME_results.md (text)."""
+    folder = REPO / "bench"
+    (folder / f"{name}_results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (folder / f"{name}_results.md").write_text(text)

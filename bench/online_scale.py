@@ -825,6 +825,7 @@ def main(argv=None):
         return {"gensim": child_gensim, "scikit-learn": child_sklearn,
                 "ldaem-prefix": child_ldaem_prefix}[args.child](args)
 
+    from machine import machine_info, write_results
     paths, meta = ensure_corpus(args.docs)
     if args.generate_only:
         return
@@ -832,10 +833,8 @@ def main(argv=None):
         results = rescore(paths)
         text = markdown(results)
         print(text)
-        (BENCH / "online_results.json").write_text(json.dumps(results, indent=1) + "\n")
-        (BENCH / "online_results.md").write_text(text)
+        write_results("online", results, text)
         return
-    from machine import machine_info
     from ldaem.corpus import load_corpus
 
     full = args.docs == N_DOCS
@@ -885,8 +884,7 @@ def main(argv=None):
     text = markdown(results)
     print(text)
     if full:
-        (BENCH / "online_results.json").write_text(json.dumps(results, indent=1) + "\n")
-        (BENCH / "online_results.md").write_text(text)
+        write_results("online", results, text)
         log("wrote bench/online_results.json and bench/online_results.md")
 
 

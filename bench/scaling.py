@@ -21,7 +21,6 @@ ever makes a run slower.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import scipy.sparse as sp
 from ldaem.datasets import load_bundled
 from ldaem.estep import as_csr_counts, e_step
 
-from machine import REPO, machine_info, matmul_gflops
+from machine import REPO, machine_info, matmul_gflops, write_results
 
 BENCH = Path(__file__).resolve().parent
 LDAEM_BIN = Path(sys.executable).parent / "ldaem"
@@ -433,8 +432,7 @@ def main(argv=None):
     text = markdown(results)
     print(text)
     if not args.quick:
-        (BENCH / "scaling_results.json").write_text(json.dumps(results, indent=1) + "\n")
-        (BENCH / "scaling_results.md").write_text(text)
+        write_results("scaling", results, text)
 
 
 if __name__ == "__main__":

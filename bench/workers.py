@@ -21,7 +21,6 @@ timed iteration of a configuration.
 """
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -35,7 +34,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from machine import machine_info                      # noqa: E402
+from machine import machine_info, write_results       # noqa: E402
 from online_scale import N_DOCS, corpus_paths, generated_prefix   # noqa: E402
 
 from ldaem import LDA                                   # noqa: E402
@@ -196,8 +195,7 @@ def main(argv=None):
     text = markdown(results)
     print(text)
     if not args.quick:
-        (BENCH / "workers_results.json").write_text(json.dumps(results, indent=1) + "\n")
-        (BENCH / "workers_results.md").write_text(text)
+        write_results("workers", results, text)
         log("wrote bench/workers_results.json and bench/workers_results.md")
 
 
