@@ -76,6 +76,36 @@ def fast_exp(x):
     return 0.0 if x < -708.39 else p * scale
 
 
+_SQRT2 = 1.4142135623730951
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+_ATANH = tuple(2.0 / (2 * i + 1) for i in range(11, -1, -1))   # 2/23, ..., 2/3, 2/1
+_HALF_LOG_2PI = 0.9189385332046728
+
+
+@njit(cache=True, fastmath={"contract"})
+def fast_log(x):
+    """log(x) for x > 0 within a few ulp, without a call, so that a loop of it vectorises.
+
+    x = 2^e m with m in [sqrt(1/2), sqrt(2)), taken from x's bits (a subnormal is scaled by 2^54
+    first); log m = 2 atanh(s) with s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^23
+    (the next term is below 2^-57 of it).
+    """
+    subnormal = x < _SMALLEST_NORMAL
+    x = x * 18014398509481984.0 if subnormal else x
+    bits = _float_bits(x)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _bits_float((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)     # x's mantissa, in [1, 2)
+    big = m > _SQRT2
+    m = 0.5 * m if big else m
+    n = float(e + 1 if big else e) - (54.0 if subnormal else 0.0)
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = _ATANH[0]
+    for coefficient in _ATANH[1:]:
+        p = p * s2 + coefficient
+    return n * _LN2_HI + (s * p + n * _LN2_LO)
+
+
 @njit(cache=True, inline="always")
 def _digamma_parts(x):
     """(y, c) with psi(x) = log(y) + c and y >= 6, for x > 0; without a branch (a select), so that
@@ -103,6 +133,68 @@ def digamma(x):
     """psi(x) for x > 0. Equivalent to scipy.special.digamma(x) (within 1e-13 relative)."""
     y, c = _digamma_parts(x)
     return math.log(y) + c
+
+
+@njit(cache=True, inline="always")
+def _log_gamma_from_parts(x, y, log_y):
+    """log Gamma(x) for x > 0, given y = x + 6 if x < 6 else x and log y (as _digamma_parts makes
+    them): Stirling's series at y, up to y^-13, less log(x (x+1) ... (x+5)) when x was shifted."""
+    inv = 1.0 / y
+    inv2 = inv * inv
+    series = inv * (1.0 / 12 - inv2 * (1.0 / 360 - inv2 * (1.0 / 1260 - inv2 * (
+        1.0 / 1680 - inv2 * (1.0 / 1188 - inv2 * (691.0 / 360360 - inv2 / 156))))))
+    stirling = (y - 0.5) * log_y - y + _HALF_LOG_2PI + series
+    shift = x * (x + 1.0) * (x + 2.0) * (x + 3.0) * (x + 4.0) * (x + 5.0)
+    return stirling - (fast_log(shift) if x < 6.0 else 0.0)
+
+
+@njit(cache=True, parallel=True, fastmath=FAST, error_model="numpy")
+def topic_expectations(lam, exp_elog_beta, n_chunks):
+    """The E-step's weights of smoothed topics, and the sums the topic terms of the ELBO need.
+
+    lam: V x K Dirichlet parameters (word-major), summed in n_chunks blocks of words (the
+    threads' shares; the result does not depend on the number of threads). Fills exp_elog_beta (V x K) with
+    exp(E[log beta_kw]) = exp(psi(lam_wk) - psi(sum_w lam_wk)) and returns (sum_wk E[log beta_kw],
+    sum_wk lam_wk E[log beta_kw], sum_wk log Gamma(lam_wk) - sum_k log Gamma(sum_w lam_wk)), in one
+    pass. Equivalent to: elog = digamma(lam) - digamma(lam.sum(0)); exp(elog), elog.sum(),
+    (lam * elog).sum(), gammaln(lam).sum() - gammaln(lam.sum(0)).sum().
+    """
+    n_words, n_topics = lam.shape
+    bounds = np.linspace(0, n_words, n_chunks + 1).astype(np.int64)
+    column_parts = np.zeros((n_chunks, n_topics))
+    for c in prange(n_chunks):
+        for w in range(bounds[c], bounds[c + 1]):
+            for k in range(n_topics):
+                column_parts[c, k] += lam[w, k]
+    psi_total = np.empty(n_topics)
+    log_gamma_totals = 0.0
+    for k in range(n_topics):
+        total = 0.0
+        for c in range(n_chunks):      # a loop, not .sum(): parallel=True would make that a
+            total += column_parts[c, k]   # reduction whose order depends on the thread count
+        psi_total[k] = digamma(total)
+        log_gamma_totals += math.lgamma(total)
+    parts = np.zeros((n_chunks, 3))
+    for c in prange(n_chunks):
+        sum_elog = sum_lam_elog = sum_log_gamma = 0.0
+        for w in range(bounds[c], bounds[c + 1]):
+            for k in range(n_topics):
+                x = lam[w, k]
+                y, shift = _digamma_parts(x)
+                log_y = fast_log(y)
+                elog = log_y + shift - psi_total[k]
+                exp_elog_beta[w, k] = y * fast_exp(shift - psi_total[k])
+                sum_elog += elog
+                sum_lam_elog += x * elog
+                sum_log_gamma += _log_gamma_from_parts(x, y, log_y)
+        parts[c, 0] = sum_elog
+        parts[c, 1] = sum_lam_elog
+        parts[c, 2] = sum_log_gamma
+    sums = np.zeros(3)
+    for c in range(n_chunks):
+        for i in range(3):
+            sums[i] += parts[c, i]
+    return sums[0], sums[1], sums[2] - log_gamma_totals
 
 
 @njit(**KERNEL)

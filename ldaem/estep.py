@@ -48,3 +48,27 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
         alpha, np.ascontiguousarray(gamma, dtype=np.float64), int(max_iter), float(tol),
         bool(want_sstats))
     return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)
+
+
+# topic_expectations sums over this many blocks of words, whatever the number of threads, so that
+# its sums are the same on any machine.
+_TOPIC_CHUNKS = 256
+
+
+@dataclass(frozen=True)
+class TopicSums:
+    """Sums over the words and topics of smoothed topics lambda (V x K) that the ELBO's topic
+    terms and eta's M-step take (DESIGN.md, "The ELBO" and "M-step")."""
+
+    elog_beta: float        # sum_kw E[log beta_kw]
+    lam_elog_beta: float    # sum_kw lambda_kw E[log beta_kw]
+    log_gamma: float        # sum_kw log Gamma(lambda_kw) - sum_k log Gamma(sum_w lambda_kw)
+
+
+def topic_expectations(lam):
+    """(exp(E[log beta]), TopicSums) of smoothed topics lam (V x K word-major Dirichlet
+    parameters): the E-step's weights and the sums of the topic terms, in one compiled pass."""
+    lam = np.ascontiguousarray(lam, dtype=np.float64)
+    exp_elog_beta = np.empty_like(lam)
+    sums = _kernels.topic_expectations(lam, exp_elog_beta, min(_TOPIC_CHUNKS, lam.shape[0]))
+    return exp_elog_beta, TopicSums(*(float(v) for v in sums))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numba as _numba
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import digamma, gammaln
+from scipy.special import gammaln
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ldaem import mstep, online
 from ldaem.distributed import InProcessEStep, minibatch_e_step
 from ldaem.distributed import numba_threads as _numba_threads
-from ldaem.estep import as_csr_counts, e_step
+from ldaem.estep import as_csr_counts, e_step, topic_expectations
 from ldaem.model import TopicModel
 from ldaem.resources import check_fit_memory
 
@@ -118,11 +118,6 @@ class MinibatchRecord(IterationRecord):
     epoch: int               # pass over the data (fit), or call of partial_fit, that made the update
     rho: float               # the step size rho_t
     batch_docs: int          # |B|
-
-
-def _elog_beta(lam):
-    """E[log beta_kw] under Dir(lambda_k), word-major V x K (DESIGN.md, "Variational E-step")."""
-    return digamma(lam) - digamma(lam.sum(axis=0))[None, :]
 
 
 class LDA(TransformerMixin, BaseEstimator):
@@ -256,13 +251,18 @@ class LDA(TransformerMixin, BaseEstimator):
 
     def _initial_sstats(self, X, rng):
         """Expected topic-word counts to start from (V x K), by the init parameter:
-        'random': lda-c's random start, 1/V + uniform(0, 1), scaled to 100 pseudo-counts per topic
-        when smoothed; 'seeded': lda-c's seeded start, the counts of SEEDED_DOCUMENTS random
+        'random': without smoothing, lda-c's random start, 1/V + uniform(0, 1) (normalised by
+        the M-step); smoothed, Hoffman et al.'s Gamma(100, 1/100) counts, about one per word and
+        topic. Small random counts would not do there: exp(E[log beta]) under a Dirichlet whose
+        parameters are all near eta is peaked on each topic's few largest draws (digamma(x) ~
+        -1/x), so the first E-step would sort documents by noise, which one pass of online EM
+        never undoes. 'seeded': lda-c's seeded start, the counts of SEEDED_DOCUMENTS random
         documents plus 0.1 per word; an array: K x V expected counts, e.g. an earlier model's."""
         n_docs, n_words = X.shape
         if isinstance(self.init, str) and self.init == "random":
-            sstats = 1.0 / n_words + rng.random_sample((self.n_components, n_words))
-            return (sstats if self.topic_word_prior_ is None else sstats * (100.0 / n_words)).T.copy()
+            if self.topic_word_prior_ is not None:
+                return rng.gamma(100.0, 1.0 / 100.0, (self.n_components, n_words)).T.copy()
+            return (1.0 / n_words + rng.random_sample((self.n_components, n_words))).T.copy()
         if isinstance(self.init, str):
             sstats = np.full((n_words, self.n_components), 0.1)
             for k in range(self.n_components):
@@ -275,27 +275,25 @@ class LDA(TransformerMixin, BaseEstimator):
                              f"finite non-negative expected counts, got shape {sstats.shape}")
         return np.ascontiguousarray(sstats.T)
 
-    def _exp_elog_beta_of(self, topic_word):
-        """The E-step's word-major topic weights: beta itself, or exp(E[log beta]) under Dir(lambda)."""
-        if self.topic_word_prior_ is None:
-            return topic_word
-        return np.exp(_elog_beta(topic_word))
-
     def _set_topics(self, topic_word):
+        """The topics (V x K: beta, or lambda when smoothed) and what the E-step and the ELBO take
+        from them: the E-step's weights, beta itself or exp(E[log beta]) under Dir(lambda), and
+        for smoothed topics the sums of _topic_bound and eta's M-step (one pass, ldaem.estep)."""
         self._topic_word = topic_word
-        self._exp_elog_beta = self._exp_elog_beta_of(topic_word)
+        if self.topic_word_prior_ is None:
+            self._exp_elog_beta, self._topic_sums = topic_word, None
+        else:
+            self._exp_elog_beta, self._topic_sums = topic_expectations(topic_word)
 
     def _topic_bound(self):
         """sum_k E[log p(beta_k | eta)] - E[log q(beta_k | lambda_k)] (zero without smoothing)."""
         eta = self.topic_word_prior_
         if eta is None:
             return 0.0
-        lam = self._topic_word
-        n_words = lam.shape[0]
-        elog_beta = _elog_beta(lam)      # not log(exp(...)), which is -inf where exp underflows
-        return float(lam.shape[1] * (gammaln(n_words * eta) - n_words * gammaln(eta))
-                     + ((eta - lam) * elog_beta).sum() + gammaln(lam).sum()
-                     - gammaln(lam.sum(axis=0)).sum())
+        n_words, n_topics = self._topic_word.shape
+        sums = self._topic_sums
+        return float(n_topics * (gammaln(n_words * eta) - n_words * gammaln(eta))
+                     + eta * sums.elog_beta - sums.lam_elog_beta + sums.log_gamma)
 
     def _alpha_is_estimated(self, iteration, n_docs):
         return (self.doc_topic_prior_update != "fixed" and n_docs > 0
@@ -312,7 +310,7 @@ class LDA(TransformerMixin, BaseEstimator):
 
     def _elog_beta_sum(self):
         """sum_k sum_w E[log beta_kw] under Dir(lambda_k): the statistic of eta's M-step."""
-        return float(_elog_beta(self._topic_word).sum())
+        return self._topic_sums.elog_beta
 
     def _m_step(self, totals, iteration):
         """Topics, eta and alpha from an E-step's EStepTotals (DESIGN.md, "M-step")."""
@@ -368,7 +366,7 @@ class LDA(TransformerMixin, BaseEstimator):
             if best is None or self.bound_ > best["bound_"]:
                 best = {name: value for name, value in vars(self).items()
                         if name.endswith("_") and not name.startswith("__")
-                        or name in ("_topic_word", "_exp_elog_beta")}
+                        or name in ("_topic_word", "_exp_elog_beta", "_topic_sums")}
             if self.stopped_:
                 break
         stopped = self.stopped_

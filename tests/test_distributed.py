@@ -62,7 +62,8 @@ def test_dask_fit_is_the_in_process_fit(client, reuters, params):
     there = fit(reuters.X, scheduler=client, n_partitions=4, **params)
     np.testing.assert_allclose(there.elbo_trace_, here.elbo_trace_, rtol=1e-8)
     np.testing.assert_allclose(there.components_, here.components_, rtol=1e-8, atol=1e-12)
-    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=1e-8)
+    # an asymmetric alpha's Newton iteration amplifies the 4e-16 of a different summation order most
+    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=1e-7)
     np.testing.assert_allclose(there.topic_tokens_, here.topic_tokens_, rtol=1e-8)
     assert [r.mean_doc_iter for r in there.iterations_] == [r.mean_doc_iter for r in here.iterations_]
 
