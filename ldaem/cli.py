@@ -231,7 +231,7 @@ def main(ctx, verbose, debug):
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
                    "Newton-Raphson, as lda-c), 'asymmetric' (one per topic), or a fixed number.")
 @click.option("--alpha-init", type=click.FloatRange(min=0, min_open=True),
-              help="Starting alpha when it is estimated (default 0.5).")
+              help="Starting alpha when it is estimated (default 0.5; online 1/K).")
 @click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
               help="EM iterations before alpha is first estimated.")
 @click.option("--eta", metavar="NUMBER|estimate",
@@ -249,11 +249,11 @@ def main(ctx, verbose, debug):
 @click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
               help="batch: variational EM over the whole corpus each iteration; online: stochastic "
                    "variational EM, one update per minibatch (Hoffman, Blei & Bach 2010).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Online: documents per minibatch.")
-@click.option("--tau0", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--tau0", type=click.FloatRange(min=0), default=16.0, show_default=True,
               help="Online: learning offset of rho_t = (tau0 + t)^-kappa.")
-@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.55,
+@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.6,
               show_default=True, help="Online: learning decay of rho_t = (tau0 + t)^-kappa.")
 @click.option("--passes", type=click.IntRange(min=1), default=10, show_default=True,
               help="Online: passes over the corpus.")
