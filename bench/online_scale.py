@@ -3,6 +3,8 @@ stream one generated corpus of 2,000,000 documents from disk, K = 100.
 
     python bench/online_scale.py                    # the full run (make bench-online): writes
                                                     # bench/online_results.json and .md
+    python bench/online_scale.py --systems ldaem    # a full run of ldaem only: the other rows are
+                                                    # kept from bench/online_results.json
     python bench/online_scale.py --docs 40000 --budget 60   # a small run to try it out: prints, writes nothing
     python bench/online_scale.py --generate-only    # just write the corpus (bench/data/, once)
 
@@ -13,7 +15,9 @@ stream one generated corpus of 2,000,000 documents from disk, K = 100.
    (SEED, 1, i), so any prefix of chunks can be regenerated in memory (bench/workers.py does).
 2. Each system makes one pass over the same file in minibatches of BATCH documents, with the same
    step sizes rho_t = (TAU0 + t)^-KAPPA and per-document E-step limits, in its own process:
-   - ldaem: the command line, `ldaem fit FILE --method online --stream ...`;
+   - ldaem: the command line, `ldaem fit FILE --method online --stream ...`, three ways (LDAEM_RUNS):
+     the common settings with alpha estimated, the same with alpha fixed at 1/K as the others,
+     and ldaem's own online defaults;
    - gensim: `LdaMulticore(workers=1)` fed by a generator that parses the file's lines lazily;
    - scikit-learn: `LatentDirichletAllocation(learning_method='online').partial_fit` on CSR
      chunks read by `ldaem.stream.stream_corpus`.
@@ -25,6 +29,9 @@ stream one generated corpus of 2,000,000 documents from disk, K = 100.
    those of the documents they processed); every final model is scored on the held-out documents
    by the same computation, ldaem's E-step with the system's topics and alpha plugged in (as
    bench/systems.py plugin_bound), so that speed is never bought with quality.
+4. A full run restricted with --systems keeps the other systems' runs (and their kept models)
+   from the last full run of the same corpus, each marked with when and at which commit it was
+   measured.
 """
 
 import argparse
@@ -78,6 +85,13 @@ FIXED_ALPHA = 1.0 / TOPICS  # gensim's and scikit-learn's alpha (their default, 
 THREADS = 2                 # ldaem's numba threads
 GENSIM_WORKERS = 1          # LdaMulticore's E-step processes (its main process makes a second)
 BUDGET = 1200               # seconds of streaming allowed to gensim and scikit-learn
+_STEPS = ["--batch-size", str(BATCH), "--tau0", f"{TAU0:g}", "--kappa", f"{KAPPA:g}"]
+LDAEM_RUNS = {              # ldaem's runs: their options of `ldaem fit` besides those common to all
+    "ldaem": _STEPS,                                        # alpha estimated from its default start
+    "ldaem-fixed-alpha": [*_STEPS, "--alpha", f"{FIXED_ALPHA:g}"],
+    "ldaem-defaults": [],   # its own online defaults of minibatch size, tau0, kappa and alpha
+}
+SYSTEMS = (*LDAEM_RUNS, "gensim", "scikit-learn")
 LDAEM_LIMIT = 3600          # ldaem is stopped (SIGTERM) after this long: a safety net only
 POLL = 0.2                  # seconds between memory samples
 MIB = 2 ** 20
@@ -470,11 +484,15 @@ class Monitor:
 # ================================================================ the runs
 
 def _ldaem_progress(total):
-    pattern = re.compile(r"^iter\s+(\d+)\s")
+    """Documents processed, from the stderr of `ldaem fit --stream`: its first line gives the
+    minibatch size ('... in minibatches of 512'), then a line 'iter N ...' per minibatch."""
+    batch = [BATCH]
 
     def parse(line):
-        match = pattern.match(line)
-        return min(int(match.group(1)) * BATCH, total) if match else None
+        if match := re.search(r"in minibatches of (\d+)", line):
+            batch[0] = int(match.group(1))
+        match = re.match(r"iter\s+(\d+)\s", line)
+        return min(int(match.group(1)) * batch[0], total) if match else None
     return parse
 
 
@@ -490,18 +508,21 @@ def warm_up(paths, folder):
                     "-o", str(folder / "warm.npz")], check=True)
 
 
-def run_ldaem(paths, n_docs, folder, checkpoints, fixed_alpha=False):
-    name = "ldaem-fixed-alpha" if fixed_alpha else "ldaem"
+def run_ldaem(name, paths, n_docs, folder, checkpoints):
+    """The run `name` of LDAEM_RUNS; with the online settings its model file records."""
     out = folder / f"{name}.npz"
-    alpha = ["--alpha", f"{FIXED_ALPHA:g}"] if fixed_alpha else []
-    cmd = [str(LDAEM_BIN), "fit", str(paths["corpus"]), "--vocab", str(paths["vocab"]), *alpha,
-           "--method", "online", "--stream", "-k", str(TOPICS), "--passes", "1",
-           "--batch-size", str(BATCH), "--tau0", f"{TAU0:g}", "--kappa", f"{KAPPA:g}",
+    cmd = [str(LDAEM_BIN), "fit", str(paths["corpus"]), "--vocab", str(paths["vocab"]),
+           "--method", "online", "--stream", "-k", str(TOPICS), "--passes", "1", *LDAEM_RUNS[name],
            "--doc-max-iter", str(MAX_DOC_ITER), "--doc-tol", f"{MEAN_CHANGE_TOL:g}",
            "--threads", str(THREADS), "--seed", str(FIT_SEED), "-o", str(out)]
     result = Monitor(name, cmd, "stderr", _ldaem_progress(n_docs), checkpoints, LDAEM_LIMIT).wait()
     result["stopped_by_budget"] = False
     result["model_file"] = out.name
+    if out.exists():
+        with np.load(out) as saved:
+            settings = json.loads(str(saved["settings"]))
+        result["settings"] = {key: settings[key]
+                              for key in ("batch_size", "learning_offset", "learning_decay")}
     return result
 
 
@@ -609,6 +630,34 @@ def _sklearn_jobs_note(results):
             f"joblib worker processes, which receive the {TOPICS} x {N_WORDS:,} topics anew each time.")
 
 
+def measured(results):
+    """When, at which commit and with which ldaem source the runs of results were measured."""
+    return {"date": results["machine"]["date"], "git_commit": results["git_commit"],
+            "ldaem_revision": results["machine"]["ldaem_revision"]}
+
+
+def _provenance(results):
+    """Which rows were measured when, if they come from more than one run ('' if not)."""
+    groups = {}
+    for name, run in results["runs"].items():
+        groups.setdefault(tuple((run.get("measured") or measured(results)).values()), []).append(name)
+    if len(groups) < 2:
+        return ""
+    this_run = tuple(measured(results).values())
+    sentences = []
+    for (date, commit, revision), names in groups.items():
+        rows = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        how = "rerun on" if (date, commit, revision) == this_run else "kept from the run of"
+        sentences.append(f"{rows} rows: {how} {date} at ldaem {revision} (git commit {commit})")
+    return (" " + "; ".join(sentences) + " (a run restricted with `--systems` keeps the other "
+            "systems' rows of the last full run on the same corpus).")
+
+
+def _command(run):
+    command = run.get("command", "").replace(str(BENCH.parent) + "/", "")
+    return re.sub(r"-o \S+", "-o MODEL.npz", command)
+
+
 def markdown(results):
     m, meta, runs = results["machine"], results["corpus"], results["runs"]
     cps = results["checkpoints"]
@@ -616,6 +665,7 @@ def markdown(results):
     ldaem_rate = runs.get("ldaem", {}).get("docs_per_second")
     labels = {"ldaem": "ldaem (alpha estimated, its default)",
               "ldaem-fixed-alpha": f"ldaem, `--alpha {FIXED_ALPHA:g}` (as the others)",
+              "ldaem-defaults": "ldaem, its own online defaults",
               "gensim": f"gensim `LdaMulticore` (workers={GENSIM_WORKERS})",
               "scikit-learn": f"scikit-learn online (n_jobs={results['sklearn_jobs']})"}
     rows = []
@@ -649,18 +699,19 @@ def markdown(results):
                       if run.get("docs_per_second"))
     load = "; ".join(f"{name}: {' / '.join(map(str, run['load_average_before']))} before, "
                      f"{' / '.join(map(str, run['load_average_after']))} after" for name, run in runs.items())
-    ldaem_command = runs.get("ldaem", {}).get("command", "").replace(str(BENCH.parent) + "/", "")
-    ldaem_command = re.sub(r"-o \S+", "-o MODEL.npz", ldaem_command)
+    defaults = runs.get("ldaem-defaults", {}).get("settings")
     parts = [
         f"# Online EM at scale: {meta['documents']:,} documents streamed from disk, K = {TOPICS}",
         f"Run on {m['date']} ({results['mode']} run): {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v and k != "tomotopy")
-        + f", ldaem at {m['ldaem_revision']} (git commit {results['git_commit']}). BLAS: {m['blas']}. "
+        + f", ldaem at {m['ldaem_revision']} (git commit {results['git_commit']}).{_provenance(results)} "
+        f"BLAS: {m['blas']}. "
         f"The machine is shared: other work ran beside this benchmark (load average, 1 / 5 / 15 "
         f"minutes, {' / '.join(str(x) for x in m['load_average'])} at the start and "
         f"{' / '.join(str(x) for x in results['load_average_end'])} at the end; {load}), and the "
-        f"systems ran one after the other, so the ratios carry that noise. Command: `.venv/bin/python "
-        f"bench/online_scale.py` ({results['total_seconds'] / 60:.0f} minutes with the corpus on disk)"
+        f"systems ran one after the other, so the ratios carry that noise. Command: "
+        f"`{results.get('command', '.venv/bin/python bench/online_scale.py')}` "
+        f"({results['total_seconds'] / 60:.0f} minutes with the corpus on disk)"
         + (f"; the quality figures recomputed from its kept models by `--rescore` on {results['rescored']}."
            if results.get("rescored") else "."),
         "## The corpus",
@@ -680,7 +731,8 @@ def markdown(results):
                 *(f"peak RSS at {c} (MiB)" for c in cp_names), "held-out bound (nats/token)",
                 "topic recovery", "final alpha"), rows),
         f"Each system makes one pass over the same file in its own process: minibatches of {BATCH} "
-        f"documents, rho_t = ({TAU0:g} + t)^-{KAPPA:g}, eta = 1/K, at most {MAX_DOC_ITER} inner "
+        f"documents, rho_t = ({TAU0:g} + t)^-{KAPPA:g} (ldaem's defaults aside, below), eta = 1/K, "
+        f"at most {MAX_DOC_ITER} inner "
         f"E-step iterations per document, stopping at a mean absolute change of gamma below "
         f"{MEAN_CHANGE_TOL:g}, seed {FIT_SEED}. *seconds*: from starting the process to its last "
         f"minibatch (start-up, imports and counting the file's documents included); *docs/s*: "
@@ -693,9 +745,15 @@ def markdown(results):
         f"generating topic and the fitted topic matched to it one to one (1: recovered exactly; "
         f"unrelated topics score near 0). *Final alpha*: the model's alpha (mean over topics). "
         + budget_note,
-        f"- ldaem: `{ldaem_command}` ({THREADS} numba threads; alpha estimated from 0.5, its default); "
-        f"the second ldaem row adds `--alpha {FIXED_ALPHA:g}`, the fixed alpha = 1/K that gensim and "
-        f"scikit-learn use, so that row has the same settings as theirs.",
+        f"- ldaem: `{_command(runs.get('ldaem', {}))}` ({THREADS} numba threads; alpha estimated, "
+        f"starting from 1/K = {1 / TOPICS:g}, its online default); the `--alpha {FIXED_ALPHA:g}` row "
+        f"adds `--alpha {FIXED_ALPHA:g}`, the fixed alpha = 1/K that gensim and scikit-learn use, so "
+        f"that row has the same settings as theirs.",
+        *([f"- ldaem, its own online defaults: `{_command(runs['ldaem-defaults'])}`, no minibatch "
+           f"size, tau0 or kappa given, so its defaults: minibatches of {defaults['batch_size']} "
+           f"documents, rho_t = ({defaults['learning_offset']:g} + t)^-{defaults['learning_decay']:g} "
+           f"(as its model file records them), alpha estimated from 1/K; the rest as the ldaem row."]
+          if defaults else []),
         f"- gensim {m['versions']['gensim']}: `LdaMulticore(workers={GENSIM_WORKERS}, chunksize={BATCH}, "
         f"passes=1, decay={KAPPA:g}, offset={TAU0:g}, iterations={MAX_DOC_ITER}, "
         f"gamma_threshold={MEAN_CHANGE_TOL:g}, eval_every=None, alpha='symmetric')` (alpha fixed at "
@@ -781,6 +839,13 @@ def ldaem_at(paths, n_docs, models, name, documents, heldout, budget=BUDGET):
     return entry
 
 
+def earlier_results(meta):
+    """bench/online_results.json if it holds a full run on this corpus, else None."""
+    path = BENCH / "online_results.json"
+    earlier = json.loads(path.read_text()) if path.exists() else None
+    return earlier if earlier and earlier["mode"] == "full" and earlier["corpus"] == meta else None
+
+
 def rescore(paths):
     """Recompute the held-out figures of bench/online_results.json from the models the full run
     kept in bench/data/online_models/ (refitting ldaem's prefix models that are missing: they are
@@ -809,7 +874,8 @@ def main(argv=None):
                         help="seconds of streaming for gensim and scikit-learn")
     parser.add_argument("--sklearn-jobs", type=int,
                         help="scikit-learn's n_jobs (default: the faster of 1 and 2 on the held-out file)")
-    parser.add_argument("--systems", default="ldaem,ldaem-fixed-alpha,gensim,scikit-learn")
+    parser.add_argument("--systems", default=",".join(SYSTEMS),
+                        help="the systems to run; a full run keeps the others' last results")
     parser.add_argument("--generate-only", action="store_true")
     parser.add_argument("--rescore", action="store_true",
                         help="recompute the held-out figures of the last full run from its kept models")
@@ -821,6 +887,9 @@ def main(argv=None):
     parser.add_argument("--stop", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--alpha", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    systems = args.systems.split(",")
+    if set(systems) - set(SYSTEMS):
+        parser.error(f"--systems: one of {', '.join(SYSTEMS)}")
     if args.child:
         return {"gensim": child_gensim, "scikit-learn": child_sklearn,
                 "ldaem-prefix": child_ldaem_prefix}[args.child](args)
@@ -842,8 +911,10 @@ def main(argv=None):
     machine = machine_info()
     log(f"machine: {machine['cores']} cores, load {machine['load_average']}")
     heldout = load_corpus(paths["heldout"], vocab=paths["vocab"]).X
+    command = " ".join([".venv/bin/python bench/online_scale.py", *(sys.argv[1:] if argv is None else argv)])
     results = {"mode": "full" if full else "trial", "machine": machine, "git_commit": _git_commit(),
-               "corpus": meta, "paths": {k: str(v) for k, v in paths.items()}, "checkpoints": checkpoints,
+               "command": command, "corpus": meta, "paths": {k: str(v) for k, v in paths.items()},
+               "checkpoints": checkpoints,
                "budget": args.budget, "threads": THREADS, "runs": {}, "ldaem_at_same_documents": {}}
     results["true_bound"] = common_bound(true_topics(), np.full(TRUE_TOPICS, TRUE_ALPHA), heldout)
     results["unigram_bound"] = unigram_bound(heldout)
@@ -851,29 +922,39 @@ def main(argv=None):
         folder = Path(folder)
         models = MODELS if full else folder
         models.mkdir(parents=True, exist_ok=True)
-        for stale in models.glob("*.npz"):       # a model of an earlier run must not be reused
-            stale.unlink()
+        earlier = earlier_results(meta) if full else None
+        kept = {name: run for name, run in (earlier or {}).get("runs", {}).items() if name not in systems}
+        for run in kept.values():
+            run.setdefault("measured", measured(earlier))
+        for name in [*systems, "ldaem-at-*"]:    # a model of an earlier run must not be reused
+            for stale in models.glob(f"{name}.*"):
+                stale.unlink()
         warm_up(paths, folder)
-        systems = args.systems.split(",")
         if "scikit-learn" in systems and args.sklearn_jobs is None:
             results["sklearn_jobs"], results["sklearn_jobs_probe"] = probe_sklearn_jobs(
                 paths, folder, min(args.budget, 60))
+        elif "scikit-learn" in kept:
+            results["sklearn_jobs"], results["sklearn_jobs_probe"] = (earlier["sklearn_jobs"],
+                                                                      earlier["sklearn_jobs_probe"])
         else:
             results["sklearn_jobs"], results["sklearn_jobs_probe"] = args.sklearn_jobs or 1, None
         for name in systems:
             load = [round(x, 2) for x in os.getloadavg()]
             log(f"running {name} (load average {load})")
-            if name in ("ldaem", "ldaem-fixed-alpha"):
-                run = run_ldaem(paths, args.docs, models, checkpoints, fixed_alpha=name != "ldaem")
+            if name in LDAEM_RUNS:
+                run = run_ldaem(name, paths, args.docs, models, checkpoints)
             else:
                 run = run_child(name, paths, args.docs, models, checkpoints, args.budget,
                                 results["sklearn_jobs"])
             run["load_average_before"] = load
             run["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+            run["measured"] = measured(results)
             run.update(scores(models / run["model_file"], heldout))
             log(f"{name}: {run.get('documents')} documents, {run.get('docs_per_second') or 0:,.0f} docs/s, "
                 f"peak RSS {run['peak_rss_bytes'] / MIB:,.0f} MiB, held-out {run['heldout_bound']}")
             results["runs"][name] = run
+        runs = {**kept, **results["runs"]}
+        results["runs"] = {name: runs[name] for name in SYSTEMS if name in runs}
         for name, run in results["runs"].items():    # ldaem's model after as many documents
             if not name.startswith("ldaem") and run.get("documents") and run["documents"] < args.docs:
                 log(f"ldaem stopped after {run['documents']:,} documents, as {name}")

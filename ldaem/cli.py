@@ -270,7 +270,8 @@ def main(ctx, verbose, debug):
               help="Batch: fit from this many random starts (seeds drawn from --seed) and keep the "
                    "model of highest ELBO. Restarts are not checkpointed.")
 @click.option("--init", "init", default="random", show_default=True, metavar="random|seeded|MODEL",
-              help="Initial topics: random (lda-c's random start), seeded (each topic from a few random "
+              help="Initial topics: random (lda-c's random start; with --eta or online, Gamma(100, 1/100) "
+                   "counts as Hoffman et al.), seeded (each topic from a few random "
                    "documents, as lda-c), or a model file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--heldout", metavar="SHARE|FILE",
