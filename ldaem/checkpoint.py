@@ -11,7 +11,8 @@ import numpy as np
 
 from ldaem.errors import ModelFileError
 from ldaem.fileio import atomic_output
-from ldaem.lda import FitState, IterationRecord
+from ldaem.lda import FitState
+from ldaem.records import IterationRecord
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""The LDA estimator: batch variational EM (DESIGN.md) behind scikit-learn's conventions."""
+"""The LDA estimator: batch variational EM (DESIGN.md) behind scikit-learn's conventions; its
+online loop is the mixin ldaem.online_em.OnlineEM."""
 
 import contextlib
-import functools
 import logging
 import numbers
 import time
@@ -15,11 +15,13 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ldaem import mstep, online
-from ldaem.distributed import InProcessEStep, minibatch_e_step
+from ldaem import mstep
+from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.estep import as_csr_counts, e_step, topic_expectations
 from ldaem.model import TopicModel
+from ldaem.online_em import OnlineEM
+from ldaem.records import IterationRecord
 from ldaem.resources import check_fit_memory
 
 log = logging.getLogger(__name__)
@@ -81,19 +83,6 @@ SEEDED_DOCUMENTS = 5
 
 
 @dataclass(frozen=True)
-class IterationRecord:
-    """One EM iteration, as logged: the ELBO is that of the E-step, before the M-step."""
-
-    iteration: int
-    elbo: float
-    elbo_per_token: float
-    relative_change: float   # (elbo - previous) / |previous|; nan on the first iteration
-    alpha: float             # mean of alpha after the M-step
-    seconds: float
-    mean_doc_iter: float     # inner E-step iterations per document
-
-
-@dataclass(frozen=True)
 class FitState:
     """What batch EM continues from: the topics and alpha after an iteration's M-step, and every
     document's gamma from its E-step. A fit resumed from it retraces the uninterrupted fit."""
@@ -109,18 +98,7 @@ class NumericalError(ArithmeticError):
     """The ELBO stopped being finite; the estimator keeps the topics of the last good iteration."""
 
 
-@dataclass(frozen=True)
-class MinibatchRecord(IterationRecord):
-    """One update of online EM. iteration counts updates (t); elbo is the minibatch's estimate of
-    the corpus ELBO, (D / |B|) sum_{d in B} L_d + the topic term, and elbo_per_token divides it by
-    (D / |B|) tokens of B; relative_change compares it with the previous update's estimate."""
-
-    epoch: int               # pass over the data (fit), or call of partial_fit, that made the update
-    rho: float               # the step size rho_t
-    batch_docs: int          # |B|
-
-
-class LDA(TransformerMixin, BaseEstimator):
+class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     """Latent Dirichlet allocation fitted by variational EM (Blei, Ng & Jordan 2003), batch or
     online (Hoffman, Blei & Bach 2010).
 
@@ -484,109 +462,6 @@ class LDA(TransformerMixin, BaseEstimator):
                 yield runner
             finally:
                 runner.close()
-
-    @contextlib.contextmanager
-    def _minibatch_runner(self):
-        """Online EM's E-step of a minibatch, (X, exp_elog_beta, alpha) -> EStepTotals: in this
-        process, or spread over the workers of the scheduler's Dask cluster."""
-        with self._dask_client() as (client, n_partitions):
-            if client is None:
-                yield functools.partial(minibatch_e_step, max_iter=self.max_doc_update_iter,
-                                        tol=self.mean_change_tol)
-            else:
-                from ldaem.distributed import DaskMinibatchEStep
-                yield DaskMinibatchEStep(client, n_partitions, self.max_doc_update_iter,
-                                         self.mean_change_tol, n_threads=self.n_jobs or 1)
-
-    def _fit_online(self, X):
-        """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
-        self._start(X, self._online_topic_word_prior(), online=True)
-        self.n_iter_ = self.n_batch_iter_ = 0
-        self.elbo_trace_ = np.empty(0)
-        total_samples = self.total_samples or X.shape[0]
-        with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
-            for _ in range(self.max_iter):
-                self._online_pass(run_e_step, X, total_samples)
-        return self
-
-    def partial_fit(self, X, y=None):
-        """One online EM update per minibatch (batch_size rows, in order) of X, a chunk of a
-        corpus of total_samples documents.
-
-        The first call starts from random topics; later calls, or a call on a model fitted or
-        loaded with smoothed topics, continue from the current ones. Feeding a corpus chunk by
-        chunk makes the same updates as a pass of fit with learning_method='online' when every
-        chunk but the last holds a multiple of batch_size documents. Chunks may come from disk
-        one at a time: nothing but the topics, alpha and the log is kept between calls.
-        """
-        self._validate_params()
-        if self.total_samples is None:
-            raise ValueError("partial_fit needs total_samples, the number of documents in the corpus")
-        continuing = hasattr(self, "components_")
-        if continuing and self.topic_word_prior_ is None:
-            raise ValueError("partial_fit continues only a model with smoothed topics "
-                             "(topic_word_prior); this one was fitted by maximum likelihood")
-        X = self._check_counts(X, reset=not continuing)
-        if not continuing:
-            self._start(X, self._online_topic_word_prior(), online=True)
-            self.n_iter_ = 0
-            self.elbo_trace_ = np.empty(0)
-        self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)
-        self.iterations_ = getattr(self, "iterations_", [])
-        with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
-            self._online_pass(run_e_step, X, self.total_samples)
-        return self
-
-    def _online_topic_word_prior(self):
-        return self.topic_word_prior if self.topic_word_prior is not None else 1.0 / self.n_components
-
-    def _online_pass(self, run_e_step, X, total_samples):
-        """One update per minibatch of X's rows, in order; then the public attributes."""
-        epoch = self.n_iter_ + 1
-        records = [self._online_update(run_e_step, X[start:start + self.batch_size], total_samples, epoch)
-                   for start in range(0, X.shape[0], self.batch_size)]
-        self.n_iter_ = epoch
-        if records:
-            self.bound_ = records[-1].elbo
-        self.elbo_trace_ = np.concatenate([self.elbo_trace_, [r.elbo for r in records]])
-        eta = self.topic_word_prior_
-        self.topic_tokens_ = self._topic_word.sum(axis=0) - self._topic_word.shape[0] * eta
-        self._set_public_topics()
-
-    def _online_update(self, run_e_step, batch, total_samples, epoch):
-        """E-step on one minibatch (run_e_step, see _minibatch_runner), then the online updates of
-        lambda, eta and alpha (ldaem.online)."""
-        start = time.perf_counter()
-        t = self.n_batch_iter_ + 1
-        rho = online.learning_rate(t, self.learning_offset, self.learning_decay)
-        scale = online.minibatch_scale(total_samples, batch.shape[0])
-        totals = run_e_step(batch, self._exp_elog_beta, self.doc_topic_prior_)
-        # the minibatch's ELBO terms scaled to the corpus, with the topics it was computed against
-        elbo = scale * totals.doc_bound + self._topic_bound()
-        n_tokens = scale * float(batch.data.sum())
-        self._set_topics(online.online_topic_update(
-            self._topic_word, totals.sstats, self.topic_word_prior_, rho, scale))
-        if self._eta_is_estimated(t):
-            n_words, n_topics = self._topic_word.shape
-            self.topic_word_prior_ = float(online.damped_alpha_step(
-                np.full(n_words, self.topic_word_prior_), np.full(n_words, self._elog_beta_sum() / n_words),
-                n_topics, rho, symmetric=True)[0])
-        if self._alpha_is_estimated(t, batch.shape[0]):
-            self.doc_topic_prior_ = online.damped_alpha_step(
-                self.doc_topic_prior_, scale * totals.elog_theta, scale * batch.shape[0], rho,
-                symmetric=self.doc_topic_prior_update == "symmetric")
-        self.n_batch_iter_ = t
-        previous = self.iterations_[-1].elbo if self.iterations_ else None
-        record = MinibatchRecord(
-            iteration=t, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
-            relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
-            alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
-            mean_doc_iter=totals.doc_iter / max(totals.n_docs, 1), epoch=epoch, rho=rho,
-            batch_docs=batch.shape[0])
-        self.iterations_.append(record)
-        if self.callback is not None:
-            self.callback(record)
-        return record
 
     def _set_public_topics(self):
         self.components_ = np.ascontiguousarray(self._topic_word.T)

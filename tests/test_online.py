@@ -6,7 +6,7 @@ from scipy.special import digamma, polygamma
 
 from ldaem import LDA, online
 from ldaem.corpus import load_corpus
-from ldaem.lda import MinibatchRecord
+from ldaem.records import MinibatchRecord
 from tests.conftest import SHARED_CORPORA
 
 

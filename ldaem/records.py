@@ -1,0 +1,27 @@
+"""What a fit logs: a record per EM iteration (batch) or per minibatch update (online)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One EM iteration, as logged: the ELBO is that of the E-step, before the M-step."""
+
+    iteration: int
+    elbo: float
+    elbo_per_token: float
+    relative_change: float   # (elbo - previous) / |previous|; nan on the first iteration
+    alpha: float             # mean of alpha after the M-step
+    seconds: float
+    mean_doc_iter: float     # inner E-step iterations per document
+
+
+@dataclass(frozen=True)
+class MinibatchRecord(IterationRecord):
+    """One update of online EM. iteration counts updates (t); elbo is the minibatch's estimate of
+    the corpus ELBO, (D / |B|) sum_{d in B} L_d + the topic term, and elbo_per_token divides it by
+    (D / |B|) tokens of B; relative_change compares it with the previous update's estimate."""
+
+    epoch: int               # pass over the data (fit), or call of partial_fit, that made the update
+    rho: float               # the step size rho_t
+    batch_docs: int          # |B|
