@@ -391,16 +391,15 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     return word_bound, n_iter
 
 
-@njit(cache=True, parallel=True)
-def _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta):
-    """ss_wk = sum_d n_dw t_dk beta_wk / s_dw (DESIGN.md, E-step), word-major.
+@njit(cache=True)
+def word_index(indptr, indices, n_words):
+    """The CSR batch's entries by word, (word_ptr, entry, entry_doc): word w's entries are
+    entry[word_ptr[w]:word_ptr[w + 1]] (positions in indices), in document order, and entry_doc
+    their documents. A pass over the nonzeros in one thread: batch EM computes it once per corpus.
 
-    Equivalent to exp_elog_beta * (R.T @ exp_elog_theta) with R the CSR matrix (indptr, indices,
-    ratio). Each thread owns whole words, so the sum has a fixed order: no per-thread copies of
-    the V x K array, and the result does not depend on the number of threads.
+    Equivalent to the CSC form of the batch, with its entries' CSR positions as data.
     """
     n_docs = indptr.shape[0] - 1
-    n_words, n_topics = exp_elog_beta.shape
     nnz = indices.shape[0]
     word_ptr = np.zeros(n_words + 1, dtype=np.int64)
     for i in range(nnz):
@@ -416,6 +415,19 @@ def _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta):
             entry[fill[w]] = i
             entry_doc[fill[w]] = d
             fill[w] += 1
+    return word_ptr, entry, entry_doc
+
+
+@njit(cache=True, parallel=True)
+def _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_elog_beta):
+    """ss_wk = sum_d n_dw t_dk beta_wk / s_dw (DESIGN.md, E-step), word-major, from the batch's
+    word_index.
+
+    Equivalent to exp_elog_beta * (R.T @ exp_elog_theta) with R the CSR matrix of the batch's
+    ratios. Each thread owns whole words, so the sum has a fixed order: no per-thread copies of
+    the V x K array, and the result does not depend on the number of threads.
+    """
+    n_words, n_topics = exp_elog_beta.shape
     sstats = np.zeros((n_words, n_topics))
     for w in prange(n_words):
         for p in range(word_ptr[w], word_ptr[w + 1]):
@@ -429,12 +441,14 @@ def _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta):
 
 
 @njit(cache=True, parallel=True)
-def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, tol, want_sstats):
+def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, tol, want_sstats,
+           word_ptr, entry, entry_doc):
     """The variational E-step over a CSR batch of documents (DESIGN.md).
 
     indptr, indices, counts: the batch's rows (int64, int64, float64); exp_elog_beta: V x K, beta
     itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
-    gamma_init: D x K starting point (a warm start or alpha + N_d / K).
+    gamma_init: D x K starting point (a warm start or alpha + N_d / K); word_ptr, entry,
+    entry_doc: the batch's word_index, or three empty arrays to compute it here.
 
     Returns (gamma, sstats, doc_bound, n_iter): gamma D x K; sstats V x K (zeros(0, 0) unless
     want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d;
@@ -468,7 +482,9 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, 
             bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
         doc_bound[d] = bound
     if want_sstats:
-        sstats = _topic_word_sstats(indptr, indices, ratio, exp_elog_theta, exp_elog_beta)
+        if word_ptr.shape[0] == 0:
+            word_ptr, entry, entry_doc = word_index(indptr, indices, exp_elog_beta.shape[0])
+        sstats = _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_elog_beta)
     else:
         sstats = np.zeros((0, 0))
     return gamma, sstats, doc_bound, n_iter

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from ldaem import _kernels
-from ldaem.estep import as_csr_counts, e_step
+from ldaem.estep import as_csr_counts, e_step, word_index
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,13 @@ class EStepTotals:
                            doc_iter=self.doc_iter + other.doc_iter, n_docs=self.n_docs + other.n_docs)
 
 
-def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol):
+def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=None):
     """The E-step over the documents of X (a partition, or the whole corpus): (gamma, EStepTotals).
 
-    gamma: D x K warm start, or None for alpha + N_d / K. A pure function of its arguments, so
-    that Dask may rerun it on another worker.
+    gamma: D x K warm start, or None for alpha + N_d / K; word_index: X's (ldaem.estep), or None.
+    A pure function of its arguments, so that Dask may rerun it on another worker.
     """
-    result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol)
+    result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=word_index)
     totals = EStepTotals(
         sstats=result.sstats, doc_bound=float(result.doc_bound.sum()),
         elog_theta=_kernels.dirichlet_expectation_sum(result.gamma),
@@ -111,11 +111,12 @@ class InProcessEStep:
     def __init__(self, X, max_iter, tol):
         self._X, self._max_iter, self._tol = X, max_iter, tol
         self._gamma = None
+        self._word_index = word_index(X)      # the same for every E-step: computed once
 
     def __call__(self, exp_elog_beta, alpha):
         """The E-step's totals for these topics (V x K) and alpha (K)."""
         self._gamma, totals = partition_e_step(self._X, exp_elog_beta, alpha, self._gamma,
-                                               self._max_iter, self._tol)
+                                               self._max_iter, self._tol, self._word_index)
         return totals
 
     def gamma(self):
@@ -180,6 +181,8 @@ class DaskEStep:
         self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
         self._n_threads, self._replicate_gamma = n_threads, replicate_gamma
         self._gamma = [None] * len(self._partitions)
+        # each block's word_index, computed once on its worker (a task: rebuilt if lost)
+        self._word_index = [client.submit(word_index, part, pure=False) for part in self._partitions]
 
     @classmethod
     def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3,
@@ -198,8 +201,8 @@ class DaskEStep:
         self._forget_lost_gamma()
         beta = self._client.scatter(np.ascontiguousarray(exp_elog_beta), hash=False)
         outputs = [self._client.submit(_partition_task, self._n_threads, part, beta, alpha, gamma,
-                                       self._max_iter, self._tol, pure=False)
-                   for part, gamma in zip(self._partitions, self._gamma)]
+                                       self._max_iter, self._tol, index, pure=False)
+                   for part, gamma, index in zip(self._partitions, self._gamma, self._word_index)]
         gamma = [self._client.submit(operator.itemgetter(0), out, pure=False) for out in outputs]
         totals = [self._client.submit(operator.itemgetter(1), out, pure=False) for out in outputs]
         result = tree_sum(self._client, totals).result()
@@ -232,7 +235,7 @@ class DaskEStep:
 
     def close(self):
         """Release the blocks and gammas held on the cluster."""
-        self._partitions, self._gamma = [], []
+        self._partitions, self._gamma, self._word_index = [], [], []
 
 
 class DaskMinibatchEStep:

@@ -32,12 +32,24 @@ def as_csr_counts(X):
          X.indptr.astype(np.int64, copy=False)), shape=X.shape)
 
 
-def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True):
+def word_index(X):
+    """X's entries by word (_kernels.word_index), for e_step's word_index: a corpus that gets
+    E-step after E-step (batch EM) computes it once instead of at every one."""
+    X = as_csr_counts(X)
+    return _kernels.word_index(X.indptr, X.indices, X.shape[1])
+
+
+_NO_INDEX = (np.zeros(0, dtype=np.int64),) * 3
+
+
+def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True,
+           word_index=None):
     """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
 
     exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
-    alpha: K; gamma: D x K warm start (default alpha + N_d / K). Converges each document until
-    the mean absolute change of gamma_d is below tol, or max_iter inner iterations.
+    alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's, from
+    word_index(X), or None to compute it. Converges each document until the mean absolute change
+    of gamma_d is below tol, or max_iter inner iterations.
     """
     X = as_csr_counts(X)
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
@@ -46,7 +58,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     gamma, sstats, doc_bound, n_iter = _kernels.e_step(
         X.indptr, X.indices, X.data, np.ascontiguousarray(exp_elog_beta, dtype=np.float64),
         alpha, np.ascontiguousarray(gamma, dtype=np.float64), int(max_iter), float(tol),
-        bool(want_sstats))
+        bool(want_sstats), *(_NO_INDEX if word_index is None else word_index))
     return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)
 
 

@@ -5,7 +5,7 @@ from scipy import integrate
 from scipy.special import digamma, gammaln
 
 from ldaem import _kernels
-from ldaem.estep import e_step, initial_gamma
+from ldaem.estep import as_csr_counts, e_step, initial_gamma, word_index
 from tests import reference
 
 
@@ -108,6 +108,20 @@ def test_e_step_in_blocks_of_words_matches_numpy_reference():
     np.testing.assert_allclose(ours.gamma, gamma, rtol=1e-11)
     np.testing.assert_allclose(ours.sstats, sstats.T, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=1e-10)
+
+
+def test_word_index_is_the_csc_order_and_a_given_index_changes_nothing():
+    X, beta, alpha = random_problem(4, n_docs=40)
+    X = as_csr_counts(X)
+    word_ptr, entry, entry_doc = word_index(X)
+    csc = X.tocsc()
+    np.testing.assert_array_equal(word_ptr, csc.indptr)
+    np.testing.assert_array_equal(entry_doc, csc.indices)         # documents, in order, per word
+    np.testing.assert_array_equal(X.indices[entry], np.repeat(np.arange(X.shape[1]), np.diff(word_ptr)))
+    np.testing.assert_array_equal(X.data[entry], csc.data)
+    given, computed = e_step(X, beta.T, alpha, word_index=(word_ptr, entry, entry_doc)), e_step(X, beta.T, alpha)
+    np.testing.assert_array_equal(given.sstats, computed.sstats)
+    np.testing.assert_array_equal(given.gamma, computed.gamma)
 
 
 def test_sstats_preserve_token_counts():
