@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ldaem.datasets import load_bundled
-from ldaem.estep import as_csr_counts, e_step, word_index
+from ldaem.estep import as_csr_counts, e_step, entries_by_word
 
 from machine import REPO, machine_info, matmul_gflops, write_results
 
@@ -119,7 +119,7 @@ def time_e_step(X, beta, repeats, alpha=None, gamma=None):
     (seconds, all seconds, n_iter per document). X's word index is computed once beforehand, as
     batch EM's E-step runner does."""
     alpha = np.full(beta.shape[1], ALPHA) if alpha is None else alpha
-    seconds, n_iter, index = [], None, word_index(X)
+    seconds, n_iter, index = [], None, entries_by_word(X)
     for r in range(repeats):
         start = time.perf_counter()
         result = e_step(X, beta, alpha, gamma=gamma, max_iter=MAX_DOC_ITER, tol=TOL, word_index=index)
@@ -191,7 +191,7 @@ def thread_scaling(corpus, plan, ap_state):
               np.full(plan.docs_topics, ALPHA), None),
              ("AP, EM iteration 11 (warm start)", *ap_state))
     for name, X, beta, alpha, gamma in cases:
-        seconds, index = {1: [], 2: []}, word_index(X)     # once, as batch EM's runner
+        seconds, index = {1: [], 2: []}, entries_by_word(X)     # once, as batch EM's runner
         for _ in range(plan.repeats):
             for threads in (1, 2):
                 numba.set_num_threads(threads)

@@ -392,30 +392,28 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
 
 
 @njit(cache=True)
-def word_index(indptr, indices, n_words):
-    """The CSR batch's entries by word, (word_ptr, entry, entry_doc): word w's entries are
-    entry[word_ptr[w]:word_ptr[w + 1]] (positions in indices), in document order, and entry_doc
-    their documents. A pass over the nonzeros in one thread: batch EM computes it once per corpus.
+def word_index(indptr, indices, word_ptr, entry, entry_doc):
+    """Fills the CSR batch's entries by word: word w's entries are entry[word_ptr[w]:word_ptr[w + 1]]
+    (positions in indices), in document order, and entry_doc their documents. word_ptr: V + 1
+    zeros; entry, entry_doc: nnz each. A pass over the nonzeros in one thread: batch EM makes it
+    once per corpus.
 
     Equivalent to the CSC form of the batch, with its entries' CSR positions as data.
     """
     n_docs = indptr.shape[0] - 1
     nnz = indices.shape[0]
-    word_ptr = np.zeros(n_words + 1, dtype=np.int64)
+    n_words = word_ptr.shape[0] - 1
     for i in range(nnz):
         word_ptr[indices[i] + 1] += 1
     for w in range(n_words):
         word_ptr[w + 1] += word_ptr[w]
     fill = word_ptr[:-1].copy()
-    entry = np.empty(nnz, dtype=np.int64)
-    entry_doc = np.empty(nnz, dtype=np.int64)
     for d in range(n_docs):
         for i in range(indptr[d], indptr[d + 1]):
             w = indices[i]
             entry[fill[w]] = i
             entry_doc[fill[w]] = d
             fill[w] += 1
-    return word_ptr, entry, entry_doc
 
 
 @njit(cache=True, parallel=True)
@@ -441,22 +439,21 @@ def _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_el
 
 
 @njit(cache=True, parallel=True)
-def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, tol, want_sstats,
+def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, want_sstats,
            word_ptr, entry, entry_doc):
     """The variational E-step over a CSR batch of documents (DESIGN.md).
 
-    indptr, indices, counts: the batch's rows (int64, int64, float64); exp_elog_beta: V x K, beta
+    indptr, indices, counts: the batch's rows (int32 or int64, the same, and float64); exp_elog_beta: V x K, beta
     itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
-    gamma_init: D x K starting point (a warm start or alpha + N_d / K); word_ptr, entry,
-    entry_doc: the batch's word_index, or three empty arrays to compute it here.
+    gamma: D x K starting point (a warm start or alpha + N_d / K), updated in place; word_ptr,
+    entry, entry_doc: the batch's word_index (empty arrays unless want_sstats).
 
-    Returns (gamma, sstats, doc_bound, n_iter): gamma D x K; sstats V x K (zeros(0, 0) unless
+    Returns (sstats, doc_bound, n_iter): sstats V x K (zeros(0, 0) unless
     want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d;
     n_iter[d] = inner iterations used.
     """
     n_docs = indptr.shape[0] - 1
     n_topics = alpha.shape[0]
-    gamma = gamma_init.copy()
     exp_elog_theta = np.empty((n_docs, n_topics))
     ratio = np.empty(indices.shape[0])
     doc_bound = np.empty(n_docs)
@@ -482,9 +479,7 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma_init, max_iter, 
             bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
         doc_bound[d] = bound
     if want_sstats:
-        if word_ptr.shape[0] == 0:
-            word_ptr, entry, entry_doc = word_index(indptr, indices, exp_elog_beta.shape[0])
         sstats = _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_elog_beta)
     else:
         sstats = np.zeros((0, 0))
-    return gamma, sstats, doc_bound, n_iter
+    return sstats, doc_bound, n_iter

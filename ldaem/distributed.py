@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from ldaem import _kernels
-from ldaem.estep import as_csr_counts, e_step, word_index
+from ldaem.estep import as_csr_counts, e_step, entries_by_word
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,16 @@ class EStepTotals:
                            doc_iter=self.doc_iter + other.doc_iter, n_docs=self.n_docs + other.n_docs)
 
 
-def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=None):
+def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=None,
+                     overwrite_gamma=False):
     """The E-step over the documents of X (a partition, or the whole corpus): (gamma, EStepTotals).
 
-    gamma: D x K warm start, or None for alpha + N_d / K; word_index: X's (ldaem.estep), or None.
-    A pure function of its arguments, so that Dask may rerun it on another worker.
+    gamma: D x K warm start, or None for alpha + N_d / K; word_index: X's entries_by_word
+    (ldaem.estep), or None. Unless overwrite_gamma (updating gamma in place, which spares a copy),
+    a pure function of its arguments, so that Dask may rerun it on another worker.
     """
-    result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=word_index)
+    result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=word_index,
+                    overwrite_gamma=overwrite_gamma)
     totals = EStepTotals(
         sstats=result.sstats, doc_bound=float(result.doc_bound.sum()),
         elog_theta=_kernels.dirichlet_expectation_sum(result.gamma),
@@ -111,21 +114,23 @@ class InProcessEStep:
     def __init__(self, X, max_iter, tol):
         self._X, self._max_iter, self._tol = X, max_iter, tol
         self._gamma = None
-        self._word_index = word_index(X)      # the same for every E-step: computed once
+        self._word_index = entries_by_word(X)      # the same for every E-step: computed once
 
     def __call__(self, exp_elog_beta, alpha):
         """The E-step's totals for these topics (V x K) and alpha (K)."""
         self._gamma, totals = partition_e_step(self._X, exp_elog_beta, alpha, self._gamma,
-                                               self._max_iter, self._tol, self._word_index)
+                                               self._max_iter, self._tol, self._word_index,
+                                               overwrite_gamma=True)
         return totals
 
     def gamma(self):
-        """Every document's gamma after the last E-step (None before the first)."""
-        return self._gamma
+        """A copy of every document's gamma after the last E-step (None before the first): the
+        next E-step updates the runner's own in place."""
+        return None if self._gamma is None else self._gamma.copy()
 
     def set_gamma(self, gamma):
-        """Warm-start the next E-step from gamma (D x K), e.g. a checkpoint's."""
-        self._gamma = gamma
+        """Warm-start the next E-step from (a copy of) gamma (D x K), e.g. a checkpoint's."""
+        self._gamma = None if gamma is None else np.array(gamma, dtype=np.float64, order="C")
 
     def close(self):
         self._gamma = None
@@ -182,7 +187,7 @@ class DaskEStep:
         self._n_threads, self._replicate_gamma = n_threads, replicate_gamma
         self._gamma = [None] * len(self._partitions)
         # each block's word_index, computed once on its worker (a task: rebuilt if lost)
-        self._word_index = [client.submit(word_index, part, pure=False) for part in self._partitions]
+        self._word_index = [client.submit(entries_by_word, part, pure=False) for part in self._partitions]
 
     @classmethod
     def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3,

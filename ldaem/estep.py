@@ -25,40 +25,56 @@ def initial_gamma(X, alpha):
 
 
 def as_csr_counts(X):
-    """X as CSR with int64 indices and float64 counts, the layout the kernels read."""
+    """X as CSR with float64 counts and int32 or int64 indices and indptr (both the same), the
+    layout the kernels read. A CSR matrix in that layout keeps its arrays: the corpus loaders'
+    int32 indices are not copied to int64."""
     X = sp.csr_matrix(X)
+    small = X.indices.dtype == np.int32 and X.indptr.dtype == np.int32
+    index_type = np.int32 if small else np.int64
     return sp.csr_matrix(
-        (X.data.astype(np.float64, copy=False), X.indices.astype(np.int64, copy=False),
-         X.indptr.astype(np.int64, copy=False)), shape=X.shape)
+        (X.data.astype(np.float64, copy=False), X.indices.astype(index_type, copy=False),
+         X.indptr.astype(index_type, copy=False)), shape=X.shape)
 
 
-def word_index(X):
+def entries_by_word(X):
     """X's entries by word (_kernels.word_index), for e_step's word_index: a corpus that gets
-    E-step after E-step (batch EM) computes it once instead of at every one."""
+    E-step after E-step (batch EM) computes it once instead of at every one. int32 arrays when
+    the nonzeros and documents fit in them, else int64."""
     X = as_csr_counts(X)
-    return _kernels.word_index(X.indptr, X.indices, X.shape[1])
+    nnz = X.indices.shape[0]
+    index_type = np.int32 if max(nnz, X.shape[0]) < np.iinfo(np.int32).max else np.int64
+    word_ptr = np.zeros(X.shape[1] + 1, dtype=np.int64)
+    entry, entry_doc = np.empty(nnz, dtype=index_type), np.empty(nnz, dtype=index_type)
+    _kernels.word_index(X.indptr, X.indices, word_ptr, entry, entry_doc)
+    return word_ptr, entry, entry_doc
 
 
-_NO_INDEX = (np.zeros(0, dtype=np.int64),) * 3
+_NO_INDEX = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
 
 
 def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True,
-           word_index=None):
+           word_index=None, overwrite_gamma=False):
     """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
 
     exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
     alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's, from
-    word_index(X), or None to compute it. Converges each document until the mean absolute change
-    of gamma_d is below tol, or max_iter inner iterations.
+    entries_by_word(X), or None to compute it; overwrite_gamma: update the gamma given in place (it
+    must be a C-contiguous float64 array) rather than a copy. Converges each document until the
+    mean absolute change of gamma_d is below tol, or max_iter inner iterations.
     """
     X = as_csr_counts(X)
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
     if gamma is None:
         gamma = initial_gamma(X, alpha)
-    gamma, sstats, doc_bound, n_iter = _kernels.e_step(
+    elif not overwrite_gamma:
+        gamma = np.array(gamma, dtype=np.float64, order="C")
+    if not want_sstats:
+        word_index = _NO_INDEX
+    elif word_index is None:
+        word_index = entries_by_word(X)
+    sstats, doc_bound, n_iter = _kernels.e_step(
         X.indptr, X.indices, X.data, np.ascontiguousarray(exp_elog_beta, dtype=np.float64),
-        alpha, np.ascontiguousarray(gamma, dtype=np.float64), int(max_iter), float(tol),
-        bool(want_sstats), *(_NO_INDEX if word_index is None else word_index))
+        alpha, gamma, int(max_iter), float(tol), bool(want_sstats), *word_index)
     return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)
 
 

@@ -5,7 +5,7 @@ from scipy import integrate
 from scipy.special import digamma, gammaln
 
 from ldaem import _kernels
-from ldaem.estep import as_csr_counts, e_step, initial_gamma, word_index
+from ldaem.estep import as_csr_counts, e_step, entries_by_word, initial_gamma
 from tests import reference
 
 
@@ -113,7 +113,7 @@ def test_e_step_in_blocks_of_words_matches_numpy_reference():
 def test_word_index_is_the_csc_order_and_a_given_index_changes_nothing():
     X, beta, alpha = random_problem(4, n_docs=40)
     X = as_csr_counts(X)
-    word_ptr, entry, entry_doc = word_index(X)
+    word_ptr, entry, entry_doc = entries_by_word(X)
     csc = X.tocsc()
     np.testing.assert_array_equal(word_ptr, csc.indptr)
     np.testing.assert_array_equal(entry_doc, csc.indices)         # documents, in order, per word
