@@ -56,15 +56,18 @@ def test_partition_totals_add_up_to_the_corpus_totals(reuters):
     assert InProcessEStep(X, 100, 1e-3)(beta, alpha).doc_bound == whole.doc_bound
 
 
-@pytest.mark.parametrize("params", [{}, {"topic_word_prior": 0.05, "doc_topic_prior_update": "asymmetric"}])
-def test_dask_fit_is_the_in_process_fit(client, reuters, params):
+@pytest.mark.parametrize("params,rtol", [
+    ({}, 1e-8),
+    # an asymmetric alpha's Newton iterations amplify the 4e-16 of a different summation order
+    # most: 3e-8 measured in the parameters after the fit, with the ELBO traces within 1e-8
+    ({"topic_word_prior": 0.05, "doc_topic_prior_update": "asymmetric"}, 1e-6)])
+def test_dask_fit_is_the_in_process_fit(client, reuters, params, rtol):
     here = fit(reuters.X, **params)
     there = fit(reuters.X, scheduler=client, n_partitions=4, **params)
     np.testing.assert_allclose(there.elbo_trace_, here.elbo_trace_, rtol=1e-8)
-    np.testing.assert_allclose(there.components_, here.components_, rtol=1e-8, atol=1e-12)
-    # an asymmetric alpha's Newton iteration amplifies the 4e-16 of a different summation order most
-    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=1e-7)
-    np.testing.assert_allclose(there.topic_tokens_, here.topic_tokens_, rtol=1e-8)
+    np.testing.assert_allclose(there.components_, here.components_, rtol=rtol, atol=1e-12)
+    np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=rtol)
+    np.testing.assert_allclose(there.topic_tokens_, here.topic_tokens_, rtol=rtol)
     assert [r.mean_doc_iter for r in there.iterations_] == [r.mean_doc_iter for r in here.iterations_]
 
 
