@@ -89,3 +89,15 @@ def write_results(name, results, text):
     folder = REPO / "bench"
     (folder / f"{name}_results.json").write_text(json.dumps(results, indent=1) + "\n")
     (folder / f"{name}_results.md").write_text(text)
+
+
+def finish_run(name, results, markdown, started, write=True):
+    """Close a benchmark's results: the load average at the end and the seconds since started
+    (a time.perf_counter()), then its Markdown printed and, if write, both files written."""
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["total_seconds"] = time.perf_counter() - started
+    text = markdown(results)
+    print(text)
+    if write:
+        write_results(name, results, text)
+    return text

@@ -894,7 +894,7 @@ def main(argv=None):
         return {"gensim": child_gensim, "scikit-learn": child_sklearn,
                 "ldaem-prefix": child_ldaem_prefix}[args.child](args)
 
-    from machine import machine_info, write_results
+    from machine import finish_run, machine_info, write_results
     paths, meta = ensure_corpus(args.docs)
     if args.generate_only:
         return
@@ -960,12 +960,8 @@ def main(argv=None):
                 log(f"ldaem stopped after {run['documents']:,} documents, as {name}")
                 results["ldaem_at_same_documents"][name] = ldaem_at(paths, args.docs, models, name,
                                                                     run["documents"], heldout)
-    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["total_seconds"] = time.perf_counter() - _START
-    text = markdown(results)
-    print(text)
+    finish_run("online", results, markdown, _START, write=full)
     if full:
-        write_results("online", results, text)
         log("wrote bench/online_results.json and bench/online_results.md")
 
 

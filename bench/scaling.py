@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from ldaem.datasets import load_bundled
 from ldaem.estep import as_csr_counts, e_step, entries_by_word
 
-from machine import REPO, machine_info, matmul_gflops, write_results
+from machine import REPO, finish_run, machine_info, matmul_gflops
 
 BENCH = Path(__file__).resolve().parent
 LDAEM_BIN = Path(sys.executable).parent / "ldaem"
@@ -430,12 +430,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as folder:
         results["startup"] = startup(plan, Path(folder))
         results["memory"] = memory(plan, Path(folder))
-    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["total_seconds"] = time.perf_counter() - _START
-    text = markdown(results)
-    print(text)
-    if not args.quick:
-        write_results("scaling", results, text)
+    finish_run("scaling", results, markdown, _START, write=not args.quick)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ timed iteration of a configuration.
 
 import argparse
 import logging
-import os
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from machine import machine_info, write_results       # noqa: E402
+from machine import finish_run, machine_info           # noqa: E402
 from online_scale import N_DOCS, corpus_paths, generated_prefix   # noqa: E402
 
 from ldaem import LDA                                   # noqa: E402
@@ -190,12 +189,8 @@ def main(argv=None):
                "corpus": {"documents": X.shape[0], "terms": X.shape[1], "nnz": int(X.nnz),
                           "tokens": int(X.sum()), "source": str(corpus_paths(N_DOCS)["corpus"])}}
     results["rows"] = run(X, topics, timed, rounds)
-    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    results["total_seconds"] = time.perf_counter() - _START
-    text = markdown(results)
-    print(text)
+    finish_run("workers", results, markdown, _START, write=not args.quick)
     if not args.quick:
-        write_results("workers", results, text)
         log("wrote bench/workers_results.json and bench/workers_results.md")
 
 
