@@ -155,8 +155,8 @@ def topic_expectations(lam, exp_elog_beta, n_chunks):
     lam: V x K Dirichlet parameters (word-major), summed in n_chunks blocks of words (the
     threads' shares; the result does not depend on the number of threads). Fills exp_elog_beta (V x K) with
     exp(E[log beta_kw]) = exp(psi(lam_wk) - psi(sum_w lam_wk)) and returns (sum_wk E[log beta_kw],
-    sum_wk lam_wk E[log beta_kw], sum_wk log Gamma(lam_wk) - sum_k log Gamma(sum_w lam_wk)), in one
-    pass. Equivalent to: elog = digamma(lam) - digamma(lam.sum(0)); exp(elog), elog.sum(),
+    sum_wk lam_wk E[log beta_kw], sum_wk log Gamma(lam_wk) - sum_k log Gamma(sum_w lam_wk)), in two
+    parallel passes (the column sums, then the rest). Equivalent to: elog = digamma(lam) - digamma(lam.sum(0)); exp(elog), elog.sum(),
     (lam * elog).sum(), gammaln(lam).sum() - gammaln(lam.sum(0)).sum().
     """
     n_words, n_topics = lam.shape

@@ -95,7 +95,7 @@ class TopicSums:
 
 def topic_expectations(lam):
     """(exp(E[log beta]), TopicSums) of smoothed topics lam (V x K word-major Dirichlet
-    parameters): the E-step's weights and the sums of the topic terms, in one compiled pass."""
+    parameters): the E-step's weights and the sums of the topic terms, in one compiled call."""
     lam = np.ascontiguousarray(lam, dtype=np.float64)
     exp_elog_beta = np.empty_like(lam)
     sums = _kernels.topic_expectations(lam, exp_elog_beta, min(_TOPIC_CHUNKS, lam.shape[0]))

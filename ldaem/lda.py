@@ -260,7 +260,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     def _set_topics(self, topic_word):
         """The topics (V x K: beta, or lambda when smoothed) and what the E-step and the ELBO take
         from them: the E-step's weights, beta itself or exp(E[log beta]) under Dir(lambda), and
-        for smoothed topics the sums of _topic_bound and eta's M-step (one pass, ldaem.estep)."""
+        for smoothed topics the sums of _topic_bound and eta's M-step (ldaem.estep.topic_expectations)."""
         self._topic_word = topic_word
         if self.topic_word_prior_ is None:
             self._exp_elog_beta, self._topic_sums = topic_word, None
