@@ -13,8 +13,8 @@
    the E-step of EM iteration 11 of a fit (its topics, alpha and warm-start gamma).
 4. Wall time of `ldaem --help`, `ldaem topics`, and of a first `ldaem fit` with an empty numba
    cache against a second one that loads it.
-5. Peak resident memory of `ldaem fit` on AP (K=20), next to the interpreter's baseline and the
-   sizes of the corpus and the model's arrays.
+5. Peak resident memory of `ldaem fit` on AP (K=20) and on 100,000 generated documents (K=50),
+   next to the interpreter's baseline and the sizes of the corpus and the model's arrays.
 
 Every timing is the best (minimum) of several repeats: the machine is shared, and other work only
 ever makes a run slower.
@@ -33,6 +33,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ldaem.convert import write_corpus
+from ldaem.corpus import Corpus
 from ldaem.datasets import load_bundled
 from ldaem.estep import as_csr_counts, e_step, entries_by_word
 
@@ -65,15 +67,17 @@ class Plan:
     ap_topics: tuple        # K of the arithmetic efficiency on AP (the first also for threads)
     startup_repeats: int
     cold_repeats: int       # fits with an empty numba cache
-    memory_topics: int
+    memory_topics: int      # K of the memory fit on AP (the generated one: docs_topics)
+    memory_docs: int        # D of the memory fit on the generated corpus
 
 
 FULL = Plan(docs=(10_000, 20_000, 50_000, 100_000, 200_000), docs_topics=50,
             topics=(10, 20, 50, 100, 200, 500), topics_docs=10_000, thread_docs=20_000, repeats=3,
-            ap_topics=(20, 100), startup_repeats=5, cold_repeats=2, memory_topics=20)
+            ap_topics=(20, 100), startup_repeats=5, cold_repeats=2, memory_topics=20,
+            memory_docs=100_000)
 QUICK = Plan(docs=(2_000, 5_000), docs_topics=50, topics=(10, 50), topics_docs=2_000,
              thread_docs=5_000, repeats=2, ap_topics=(10,), startup_repeats=2, cold_repeats=1,
-             memory_topics=5)
+             memory_topics=5, memory_docs=5_000)
 
 _START = time.perf_counter()
 
@@ -289,25 +293,41 @@ def peak_rss(command):
     return int(output.split()[-1]) * 1024       # kilobytes on Linux
 
 
-def memory(plan, folder):
-    X = as_csr_counts(load_bundled("ap").X)
+def memory_case(name, X, fit, fit_folder, topics, baseline):
+    """Peak resident memory of `ldaem fit` (the command fit) next to the fit's data: X (the
+    corpus as ldaem holds it) + K x V topics + D x K gamma."""
     n_docs, n_words = X.shape
-    fit = [str(LDAEM_BIN), "fit", "corpora/ap/ap.dat", "--vocab", "corpora/ap/vocab.txt",
-           "-k", str(plan.memory_topics), "--seed", "1", "-q", "-o", str(folder / "ap.npz")]
-    baseline = min(peak_rss([sys.executable, "-c", BASELINE_CODE]) for _ in range(2))
     peak = min(peak_rss(fit) for _ in range(2))
     csr = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
-    topics_bytes = n_words * plan.memory_topics * 8
-    gamma_bytes = n_docs * plan.memory_topics * 8
+    topics_bytes, gamma_bytes = n_words * topics * 8, n_docs * topics * 8
     data = csr + topics_bytes + gamma_bytes
-    result = {"documents": n_docs, "terms": n_words, "nnz": int(X.nnz), "topics": plan.memory_topics,
-              "fit_command": " ".join(["ldaem", *fit[1:-1], "TMP/ap.npz"]),
-              "peak_bytes": peak, "baseline_bytes": baseline, "above_baseline_bytes": peak - baseline,
-              "csr_bytes": int(csr), "topics_bytes": topics_bytes, "gamma_bytes": gamma_bytes,
-              "data_bytes": int(data), "above_baseline_over_data": (peak - baseline) / data}
-    log(f"memory: peak {peak / 2**20:.0f} MiB, baseline {baseline / 2**20:.0f} MiB, "
+    log(f"memory, {name}: peak {peak / 2**20:.0f} MiB, baseline {baseline / 2**20:.0f} MiB, "
         f"data {data / 2**20:.1f} MiB")
-    return result
+    return {"case": name, "documents": n_docs, "terms": n_words, "nnz": int(X.nnz), "topics": topics,
+            "index_type": str(X.indices.dtype),
+            "fit_command": " ".join(["ldaem", *fit[1:]]).replace(str(fit_folder), "TMP"),
+            "peak_bytes": peak, "baseline_bytes": baseline, "above_baseline_bytes": peak - baseline,
+            "csr_bytes": int(csr), "topics_bytes": topics_bytes, "gamma_bytes": gamma_bytes,
+            "data_bytes": int(data), "above_baseline_over_data": (peak - baseline) / data}
+
+
+def memory(plan, folder, generated):
+    """memory_case for AP to convergence and for the documents of generated (CSR, written to
+    folder as LDA-C) for two EM iterations; the baseline is the interpreter with ldaem's
+    kernels loaded."""
+    baseline = min(peak_rss([sys.executable, "-c", BASELINE_CODE]) for _ in range(2))
+    ap_fit = [str(LDAEM_BIN), "fit", "corpora/ap/ap.dat", "--vocab", "corpora/ap/vocab.txt",
+              "-k", str(plan.memory_topics), "--seed", "1", "-q", "-o", str(folder / "ap.npz")]
+    cases = [memory_case(f"AP, K = {plan.memory_topics}, to convergence",
+                         as_csr_counts(load_bundled("ap").X), ap_fit, folder, plan.memory_topics, baseline)]
+    vocab = np.array([f"w{i}" for i in range(generated.shape[1])])
+    path, vocab_path = write_corpus(Corpus(generated, vocab, None, "generated", "ldac"),
+                                    folder / "generated.ldac")
+    fit = [str(LDAEM_BIN), "fit", str(path), "--vocab", str(vocab_path), "-k", str(plan.docs_topics),
+           "--max-iter", "2", "--seed", "1", "-q", "-o", str(folder / "generated.npz")]
+    cases.append(memory_case(f"generated, K = {plan.docs_topics}, 2 EM iterations",
+                             as_csr_counts(generated), fit, folder, plan.docs_topics, baseline))
+    return cases
 
 
 # ---------------------------------------------------------------- report
@@ -393,18 +413,22 @@ def markdown(results):
         f"The fit: `{st['fit_command']}`. The empty cache is a fresh `NUMBA_CACHE_DIR` (best of "
         f"{plan['cold_repeats']}, each in its own directory); the filled one is the same directory "
         f"on the next runs. Others: best of {plan['startup_repeats']}.",
-        f"## 5. Peak memory of a fit (AP, K = {mem['topics']})",
-        _table(("what", "MiB"),
-               [("peak resident memory of the fit", f"{mem['peak_bytes'] / mib:.1f}"),
-                ("baseline: interpreter + `import ldaem.lda` + kernels loaded", f"{mem['baseline_bytes'] / mib:.1f}"),
-                ("peak above baseline", f"{mem['above_baseline_bytes'] / mib:.1f}"),
-                (f"CSR corpus ({mem['nnz']:,} nonzeros; float64 counts, int64 indices)", f"{mem['csr_bytes'] / mib:.1f}"),
-                (f"K x V topics ({mem['topics']} x {mem['terms']:,} float64)", f"{mem['topics_bytes'] / mib:.1f}"),
-                (f"D x K gamma ({mem['documents']:,} x {mem['topics']} float64)", f"{mem['gamma_bytes'] / mib:.1f}"),
-                ("corpus + topics + gamma", f"{mem['data_bytes'] / mib:.1f}")]),
-        f"Peak above baseline / (corpus + topics + gamma) = {mem['above_baseline_over_data']:.1f}. "
-        f"The fit: `{mem['fit_command']}` (to convergence); peak is the child's ru_maxrss read by "
-        f"a fresh helper process, best of 2; so is the baseline.",
+        "## 5. Peak memory of a fit",
+        _table(("what (MiB)", *(m["case"] for m in mem)), [
+            ("peak resident memory of the fit", *(f"{m['peak_bytes'] / mib:.1f}" for m in mem)),
+            ("baseline: interpreter + `import ldaem.lda` + kernels loaded",
+             *(f"{m['baseline_bytes'] / mib:.1f}" for m in mem)),
+            ("peak above baseline", *(f"{m['above_baseline_bytes'] / mib:.1f}" for m in mem)),
+            ("CSR corpus (float64 counts, indices as loaded)",
+             *(f"{m['csr_bytes'] / mib:.1f} ({m['nnz']:,} nonzeros, {m['index_type']})" for m in mem)),
+            ("K x V topics (float64)", *(f"{m['topics_bytes'] / mib:.1f} ({m['topics']} x {m['terms']:,})" for m in mem)),
+            ("D x K gamma (float64)", *(f"{m['gamma_bytes'] / mib:.1f} ({m['documents']:,} x {m['topics']})" for m in mem)),
+            ("corpus + topics + gamma", *(f"{m['data_bytes'] / mib:.1f}" for m in mem)),
+            ("peak above baseline / (corpus + topics + gamma)",
+             *(f"{m['above_baseline_over_data']:.1f}" for m in mem))]),
+        "The fits: " + "; ".join(f"`{m['fit_command']}`" for m in mem) + ". The generated corpus "
+        "is the first documents of section 1's, written as LDA-C. Peak: the child's ru_maxrss read "
+        "by a fresh helper process, best of 2; so is the baseline.",
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -425,11 +449,12 @@ def main(argv=None):
     ap_states = {k: em_state(ap, k, 10) for k in plan.ap_topics}
     corpus, results["scaling"] = scaling(plan)
     results["threads"] = thread_scaling(corpus, plan, (ap, *ap_states[plan.ap_topics[0]]))
+    memory_corpus = corpus[:plan.memory_docs]
     del corpus
     results["efficiency"] = arithmetic_efficiency(plan, machine["matmul_gflops"], ap_states)
     with tempfile.TemporaryDirectory() as folder:
         results["startup"] = startup(plan, Path(folder))
-        results["memory"] = memory(plan, Path(folder))
+        results["memory"] = memory(plan, Path(folder), memory_corpus)
     finish_run("scaling", results, markdown, _START, write=not args.quick)
 
 
