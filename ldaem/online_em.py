@@ -29,11 +29,15 @@ class OnlineEM:
                 yield DaskMinibatchEStep(client, n_partitions, self.max_doc_update_iter,
                                          self.mean_change_tol, n_threads=self.n_jobs or 1)
 
-    def _fit_online(self, X):
-        """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
+    def _start_online(self, X):
+        """Fresh random topics, alpha and eta for online EM, and an empty log."""
         self._start(X, self._online_topic_word_prior(), online=True)
         self.n_iter_ = self.n_batch_iter_ = 0
         self.elbo_trace_ = np.empty(0)
+
+    def _fit_online(self, X):
+        """max_iter passes of online EM over the rows of X, in order, from fresh random topics."""
+        self._start_online(X)
         total_samples = self.total_samples or X.shape[0]
         with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
             for _ in range(self.max_iter):
@@ -59,10 +63,8 @@ class OnlineEM:
                              "(topic_word_prior); this one was fitted by maximum likelihood")
         X = self._check_counts(X, reset=not continuing)
         if not continuing:
-            self._start(X, self._online_topic_word_prior(), online=True)
-            self.n_iter_ = 0
-            self.elbo_trace_ = np.empty(0)
-        self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)
+            self._start_online(X)
+        self.n_batch_iter_ = getattr(self, "n_batch_iter_", 0)     # a smoothed batch model has none
         self.iterations_ = getattr(self, "iterations_", [])
         with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
             self._online_pass(run_e_step, X, self.total_samples)

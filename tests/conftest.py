@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
 
 from ldaem.datasets import load_bundled
 
@@ -34,3 +35,10 @@ def generate_lda_corpus(n_topics, n_words, n_docs, doc_length, alpha, seed):
     theta = rng.dirichlet(np.full(n_topics, alpha), size=n_docs)
     counts = np.stack([rng.multinomial(doc_length, theta[d] @ beta) for d in range(n_docs)])
     return sp.csr_matrix(counts.astype(float)), beta, theta
+
+
+def matched_similarity(similarity):
+    """similarity[i, j] of true topic i and found topic j, for the one-to-one matching of the
+    largest total (Hungarian algorithm): one value per true topic."""
+    rows, cols = linear_sum_assignment(-similarity)
+    return similarity[rows, cols]

@@ -6,7 +6,7 @@ from scipy.special import digamma
 from sklearn.base import clone
 
 from ldaem import LDA
-from tests.conftest import generate_lda_corpus
+from tests.conftest import generate_lda_corpus, matched_similarity
 
 
 def assert_monotone(elbo_trace):
@@ -18,9 +18,7 @@ def matched_cosines(found, truth):
     """Cosine similarity of each true topic with the found topic matched to it one to one."""
     found = found / np.linalg.norm(found, axis=1, keepdims=True)
     truth = truth / np.linalg.norm(truth, axis=1, keepdims=True)
-    similarity = truth @ found.T
-    rows, cols = linear_sum_assignment(-similarity)
-    return similarity[rows, cols]
+    return matched_similarity(truth @ found.T)
 
 
 @pytest.mark.parametrize("n_topics,alpha", [(5, 0.2), (8, 0.5)])

@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
 from scipy.special import digamma, polygamma
 
 from ldaem import LDA, online
 from ldaem.corpus import load_corpus
 from ldaem.records import MinibatchRecord
-from tests.conftest import SHARED_CORPORA
+from tests.conftest import SHARED_CORPORA, matched_similarity
 
 
 def test_learning_rate_is_hoffmans_schedule():
@@ -169,9 +168,7 @@ def sparse_lda_corpus(n_topics, n_words, n_docs, seed):
 def topic_recovery(found, truth):
     """Mean Bhattacharyya coefficient sum_w sqrt(p_w q_w) of the generating topics and the found
     ones matched one to one (1: identical; two different Dir(0.01) topics score about 0.02)."""
-    similarity = np.sqrt(truth) @ np.sqrt(found).T
-    rows, cols = linear_sum_assignment(-similarity)
-    return similarity[rows, cols].mean()
+    return matched_similarity(np.sqrt(truth) @ np.sqrt(found).T).mean()
 
 
 def test_one_pass_with_the_defaults_recovers_sparse_topics():
