@@ -322,11 +322,11 @@ def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
 
 @njit(**KERNEL)
 def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_counts, s,
-                   block_ratio, part, gathered, ratio, acc):
+                   block_ratio, part, gathered, doc_ratio, acc):
     """acc = sum_i ratio_i beta_{w_i} with ratio_i = n_i / s_i and s_i = sum_k t_k beta_{w_i k},
     over the nonzeros start..end-1 of one document. When the whole document is in the block
     (gathered), its ratios stay in block_ratio; otherwise the words are gathered a block at a time
-    and their ratios written to ratio[start:end].
+    and their ratios written to doc_ratio (the document's, from its first nonzero).
 
     Equivalent to ratio = counts / (B @ t); acc = ratio @ B, with B = exp_elog_beta[indices[start:end]].
     """
@@ -339,16 +339,16 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
         _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
         _block_pass(_padded(last - first), block_counts, block, t, s, block_ratio, part)
         acc += part
-        ratio[first:last] = block_ratio[:last - first]
+        doc_ratio[first - start:last - start] = block_ratio[:last - first]
 
 
 @njit(**KERNEL)
 def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, exp_elog_theta_d,
-                  ratio, max_iter, tol):
+                  doc_ratio, max_iter, tol):
     """Coordinate ascent on one document's (gamma_d, phi_d); gamma_d is updated in place.
 
-    Leaves in exp_elog_theta_d the exp(E[log theta_d]) of the returned gamma_d, and in
-    ratio[start:end] the n_dw / s_w of the phi optimal for it. Once the change of gamma falls
+    Leaves in exp_elog_theta_d the exp(E[log theta_d]) of the returned gamma_d, and in doc_ratio
+    (end - start values) the n_dw / s_w of the phi optimal for it. Once the change of gamma falls
     below tol, the gamma before that last small step is kept: its optimal phi is already at hand,
     and every step of coordinate ascent raised the ELBO. Returns (sum_w n_dw log s_w, iterations).
     """
@@ -366,7 +366,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
         n_iter = it + 1
         exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, s, block_ratio, part, gathered, ratio, acc)
+                       block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step)
         change = 0.0
         for k in range(n_topics):
@@ -382,104 +382,116 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     else:
         exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, s, block_ratio, part, gathered, ratio, acc)
+                       block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
     if gathered:
-        ratio[start:end] = block_ratio[:end - start]
+        doc_ratio[:] = block_ratio[:end - start]
     word_bound = 0.0
     for i in range(start, end):
-        word_bound += counts[i] * math.log(counts[i] / ratio[i])
+        word_bound += counts[i] * math.log(counts[i] / doc_ratio[i - start])
     return word_bound, n_iter
 
 
 @njit(cache=True)
-def word_index(indptr, indices, word_ptr, entry, entry_doc):
-    """Fills the CSR batch's entries by word: word w's entries are entry[word_ptr[w]:word_ptr[w + 1]]
-    (positions in indices), in document order, and entry_doc their documents. word_ptr: V + 1
-    zeros; entry, entry_doc: nnz each. A pass over the nonzeros in one thread: batch EM makes it
-    once per corpus.
+def word_index(indptr, indices, chunk_docs, word_ptr, entry, entry_doc):
+    """Fills the entries by word of each chunk of the CSR batch's documents. Chunk c holds
+    documents chunk_docs[c] to chunk_docs[c + 1] - 1, whose nonzeros start at first =
+    indptr[chunk_docs[c]]; its word w's entries are entry[first + word_ptr[c, w]:first +
+    word_ptr[c, w + 1]] (positions in indices), in document order, and entry_doc their documents.
+    word_ptr: n_chunks x (V + 1) zeros; entry, entry_doc: nnz each. A pass over the nonzeros in
+    one thread: batch EM makes it once per corpus.
 
-    Equivalent to the CSC form of the batch, with its entries' CSR positions as data.
+    Equivalent to the CSC form of each chunk's rows, with its entries' CSR positions as data.
     """
-    n_docs = indptr.shape[0] - 1
-    nnz = indices.shape[0]
-    n_words = word_ptr.shape[0] - 1
-    for i in range(nnz):
-        word_ptr[indices[i] + 1] += 1
-    for w in range(n_words):
-        word_ptr[w + 1] += word_ptr[w]
-    fill = word_ptr[:-1].copy()
-    for d in range(n_docs):
-        for i in range(indptr[d], indptr[d + 1]):
-            w = indices[i]
-            entry[fill[w]] = i
-            entry_doc[fill[w]] = d
-            fill[w] += 1
+    n_words = word_ptr.shape[1] - 1
+    fill = np.empty(n_words, dtype=np.int64)
+    for c in range(chunk_docs.shape[0] - 1):
+        first, last = indptr[chunk_docs[c]], indptr[chunk_docs[c + 1]]
+        ptr = word_ptr[c]
+        for i in range(first, last):
+            ptr[indices[i] + 1] += 1
+        for w in range(n_words):
+            ptr[w + 1] += ptr[w]
+            fill[w] = first + ptr[w]
+        for d in range(chunk_docs[c], chunk_docs[c + 1]):
+            for i in range(indptr[d], indptr[d + 1]):
+                w = indices[i]
+                entry[fill[w]] = i
+                entry_doc[fill[w]] = d
+                fill[w] += 1
 
 
 @njit(cache=True, parallel=True)
-def _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_elog_beta):
-    """ss_wk = sum_d n_dw t_dk beta_wk / s_dw (DESIGN.md, E-step), word-major, from the batch's
-    word_index.
+def _add_topic_word_sstats(word_ptr, entry, entry_doc, first, ratio, exp_elog_theta, sstats):
+    """sstats_wk += sum_d n_dw t_dk / s_dw over one chunk of documents, from its word_index (its
+    row word_ptr, entries from first, ratio[i - first] of its nonzero i); the E-step multiplies by
+    beta_wk once all chunks are in (DESIGN.md, E-step).
 
-    Equivalent to exp_elog_beta * (R.T @ exp_elog_theta) with R the CSR matrix of the batch's
-    ratios. Each thread owns whole words, so the sum has a fixed order: no per-thread copies of
-    the V x K array, and the result does not depend on the number of threads.
+    Equivalent to sstats += R.T @ exp_elog_theta with R the CSR matrix of the chunk's ratios.
+    Each thread owns whole words, so the sum has a fixed order: no per-thread copies of the
+    V x K array, and the result does not depend on the number of threads.
     """
-    n_words, n_topics = exp_elog_beta.shape
-    sstats = np.zeros((n_words, n_topics))
+    n_words, n_topics = sstats.shape
     for w in prange(n_words):
-        for p in range(word_ptr[w], word_ptr[w + 1]):
-            r = ratio[entry[p]]
+        for p in range(first + word_ptr[w], first + word_ptr[w + 1]):
+            r = ratio[entry[p] - first]
             d = entry_doc[p]
             for k in range(n_topics):
                 sstats[w, k] += r * exp_elog_theta[d, k]
-        for k in range(n_topics):
-            sstats[w, k] *= exp_elog_beta[w, k]
-    return sstats
 
 
 @njit(cache=True, parallel=True)
 def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, want_sstats,
-           word_ptr, entry, entry_doc):
+           chunk_docs, word_ptr, entry, entry_doc):
     """The variational E-step over a CSR batch of documents (DESIGN.md).
 
     indptr, indices, counts: the batch's rows (int32 or int64, the same, and float64); exp_elog_beta: V x K, beta
     itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
-    gamma: D x K starting point (a warm start or alpha + N_d / K), updated in place; word_ptr,
-    entry, entry_doc: the batch's word_index (empty arrays unless want_sstats).
+    gamma: D x K starting point (a warm start or alpha + N_d / K), updated in place; chunk_docs:
+    the bounds of the chunks of documents taken in turn (the ratios n_dw / s_dw of one chunk at a
+    time are kept, not the whole batch's); word_ptr, entry, entry_doc: the batch's word_index by
+    those chunks (empty arrays unless want_sstats).
 
     Returns (sstats, doc_bound, n_iter): sstats V x K (zeros(0, 0) unless
     want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d;
     n_iter[d] = inner iterations used.
     """
     n_docs = indptr.shape[0] - 1
-    n_topics = alpha.shape[0]
+    n_words, n_topics = exp_elog_beta.shape
     exp_elog_theta = np.empty((n_docs, n_topics))
-    ratio = np.empty(indices.shape[0])
     doc_bound = np.empty(n_docs)
     n_iter = np.empty(n_docs, dtype=np.int64)
+    sstats = np.zeros((n_words, n_topics) if want_sstats else (0, 0))
+    chunk_nonzeros = 0
+    for c in range(chunk_docs.shape[0] - 1):
+        chunk_nonzeros = max(chunk_nonzeros, indptr[chunk_docs[c + 1]] - indptr[chunk_docs[c]])
+    ratio = np.empty(chunk_nonzeros)
     alpha_sum = 0.0
     alpha_log_gamma = 0.0
     for k in range(n_topics):
         alpha_sum += alpha[k]
         alpha_log_gamma += math.lgamma(alpha[k])
     prior_norm = math.lgamma(alpha_sum) - alpha_log_gamma
-    for d in prange(n_docs):
-        word_bound, n_iter[d] = _fit_document(
-            indptr[d], indptr[d + 1], indices, counts, exp_elog_beta, alpha, gamma[d],
-            exp_elog_theta[d], ratio, max_iter, tol)
-        # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
-        gamma_sum = 0.0
-        for k in range(n_topics):
-            gamma_sum += gamma[d, k]
-        psi_sum = digamma(gamma_sum)
-        bound = prior_norm - math.lgamma(gamma_sum) + word_bound
-        for k in range(n_topics):
-            g = gamma[d, k]
-            bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
-        doc_bound[d] = bound
+    for c in range(chunk_docs.shape[0] - 1):
+        first = indptr[chunk_docs[c]]
+        for d in prange(chunk_docs[c], chunk_docs[c + 1]):
+            start, end = indptr[d], indptr[d + 1]
+            word_bound, n_iter[d] = _fit_document(
+                start, end, indices, counts, exp_elog_beta, alpha, gamma[d], exp_elog_theta[d],
+                ratio[start - first:end - first], max_iter, tol)
+            # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
+            gamma_sum = 0.0
+            for k in range(n_topics):
+                gamma_sum += gamma[d, k]
+            psi_sum = digamma(gamma_sum)
+            bound = prior_norm - math.lgamma(gamma_sum) + word_bound
+            for k in range(n_topics):
+                g = gamma[d, k]
+                bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
+            doc_bound[d] = bound
+        if want_sstats:
+            _add_topic_word_sstats(word_ptr[c], entry, entry_doc, first, ratio, exp_elog_theta, sstats)
     if want_sstats:
-        sstats = _topic_word_sstats(word_ptr, entry, entry_doc, ratio, exp_elog_theta, exp_elog_beta)
-    else:
-        sstats = np.zeros((0, 0))
+        for w in prange(n_words):
+            for k in range(n_topics):
+                sstats[w, k] *= exp_elog_beta[w, k]
     return sstats, doc_bound, n_iter

@@ -1,6 +1,7 @@
 """The one E-step entry point: batch EM, online EM, inference and the Dask backend all call it."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,20 +37,50 @@ def as_csr_counts(X):
          X.indptr.astype(index_type, copy=False)), shape=X.shape)
 
 
-def entries_by_word(X):
-    """X's entries by word (_kernels.word_index), for e_step's word_index: a corpus that gets
-    E-step after E-step (batch EM) computes it once instead of at every one. int32 arrays when
-    the nonzeros and documents fit in them, else int64."""
+# The E-step keeps the ratios n_dw / s_dw (8 bytes per nonzero) of this many nonzeros at a time,
+# not of the whole batch: its peak memory then stays within twice the corpus, topics and gamma.
+CHUNK_NONZEROS = 1 << 20
+
+
+def document_chunks(X, max_nonzeros=CHUNK_NONZEROS):
+    """Bounds (int64, from 0 to D) of consecutive chunks of X's documents with at most
+    max_nonzeros nonzeros each (a longer document is a chunk of its own)."""
+    indptr = X.indptr
+    bounds = [0]
+    while bounds[-1] < X.shape[0]:
+        fits = int(np.searchsorted(indptr, indptr[bounds[-1]] + max_nonzeros, side="right")) - 1
+        bounds.append(max(min(fits, X.shape[0]), bounds[-1] + 1))
+    return np.asarray(bounds, dtype=np.int64)
+
+
+class WordIndex(NamedTuple):
+    """A batch's entries by word, per chunk of documents (_kernels.word_index): what the E-step's
+    pass for the topic-word sufficient statistics reads."""
+
+    chunk_docs: np.ndarray  # chunk bounds, from document_chunks
+    word_ptr: np.ndarray    # n_chunks x (V + 1), from each chunk's first nonzero
+    entry: np.ndarray       # nnz positions in X.indices, by chunk, word and document
+    entry_doc: np.ndarray   # nnz: their documents
+
+
+def entries_by_word(X, max_nonzeros=CHUNK_NONZEROS):
+    """X's WordIndex, for e_step's word_index: a corpus that gets E-step after E-step (batch EM)
+    computes it once instead of at every one. int32 arrays when the nonzeros and documents fit in
+    them, else int64."""
     X = as_csr_counts(X)
     nnz = X.indices.shape[0]
     index_type = np.int32 if max(nnz, X.shape[0]) < np.iinfo(np.int32).max else np.int64
-    word_ptr = np.zeros(X.shape[1] + 1, dtype=np.int64)
+    chunk_docs = document_chunks(X, max_nonzeros)
+    word_ptr = np.zeros((chunk_docs.shape[0] - 1, X.shape[1] + 1), dtype=np.int64)
     entry, entry_doc = np.empty(nnz, dtype=index_type), np.empty(nnz, dtype=index_type)
-    _kernels.word_index(X.indptr, X.indices, word_ptr, entry, entry_doc)
-    return word_ptr, entry, entry_doc
+    _kernels.word_index(X.indptr, X.indices, chunk_docs, word_ptr, entry, entry_doc)
+    return WordIndex(chunk_docs, word_ptr, entry, entry_doc)
 
 
-_NO_INDEX = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
+def _no_word_index(X):
+    """The chunks of an E-step without sufficient statistics, and no entries by word."""
+    return WordIndex(document_chunks(X), np.zeros((0, 0), dtype=np.int64),
+                     np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
 
 
 def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True,
@@ -57,7 +88,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
 
     exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
-    alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's, from
+    alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's WordIndex, from
     entries_by_word(X), or None to compute it; overwrite_gamma: update the gamma given in place (it
     must be a C-contiguous float64 array) rather than a copy. Converges each document until the
     mean absolute change of gamma_d is below tol, or max_iter inner iterations.
@@ -69,7 +100,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     elif not overwrite_gamma:
         gamma = np.array(gamma, dtype=np.float64, order="C")
     if not want_sstats:
-        word_index = _NO_INDEX
+        word_index = _no_word_index(X)
     elif word_index is None:
         word_index = entries_by_word(X)
     sstats, doc_bound, n_iter = _kernels.e_step(

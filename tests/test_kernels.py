@@ -5,7 +5,7 @@ from scipy import integrate
 from scipy.special import digamma, gammaln
 
 from ldaem import _kernels
-from ldaem.estep import as_csr_counts, e_step, entries_by_word, initial_gamma
+from ldaem.estep import as_csr_counts, document_chunks, e_step, entries_by_word, initial_gamma
 from tests import reference
 
 
@@ -113,15 +113,42 @@ def test_e_step_in_blocks_of_words_matches_numpy_reference():
 def test_word_index_is_the_csc_order_and_a_given_index_changes_nothing():
     X, beta, alpha = random_problem(4, n_docs=40)
     X = as_csr_counts(X)
-    word_ptr, entry, entry_doc = entries_by_word(X)
+    index = entries_by_word(X)
+    np.testing.assert_array_equal(index.chunk_docs, [0, X.shape[0]])     # a small batch: one chunk
+    word_ptr, entry, entry_doc = index.word_ptr[0], index.entry, index.entry_doc
     csc = X.tocsc()
     np.testing.assert_array_equal(word_ptr, csc.indptr)
     np.testing.assert_array_equal(entry_doc, csc.indices)         # documents, in order, per word
     np.testing.assert_array_equal(X.indices[entry], np.repeat(np.arange(X.shape[1]), np.diff(word_ptr)))
     np.testing.assert_array_equal(X.data[entry], csc.data)
-    given, computed = e_step(X, beta.T, alpha, word_index=(word_ptr, entry, entry_doc)), e_step(X, beta.T, alpha)
+    given, computed = e_step(X, beta.T, alpha, word_index=index), e_step(X, beta.T, alpha)
     np.testing.assert_array_equal(given.sstats, computed.sstats)
     np.testing.assert_array_equal(given.gamma, computed.gamma)
+
+
+def test_document_chunks_cover_the_documents_within_the_nonzeros():
+    X = sp.random(60, 30, density=0.3, format="csr", random_state=1)
+    X = as_csr_counts(sp.vstack([X[:7], np.ones((1, 30)), X[8:]]))   # document 7: 30 nonzeros, a chunk of its own
+    bounds = document_chunks(X, max_nonzeros=20)
+    assert bounds[0] == 0 and bounds[-1] == X.shape[0] and np.all(np.diff(bounds) >= 1)
+    sizes = np.diff(X.indptr[bounds])
+    assert np.all((sizes <= 20) | (np.diff(bounds) == 1))
+    assert any(b == 7 for b in bounds) and any(b == 8 for b in bounds)
+    # greedy: no chunk could have taken the next document too
+    assert np.all(X.indptr[bounds[2:]] - X.indptr[bounds[:-2]] > 20)
+
+
+def test_e_step_by_chunks_of_documents_equals_one_pass():
+    """The E-step keeps the ratios of one chunk of documents at a time; its results are the same to
+    the bit, as each word's sufficient statistics are still summed in document order."""
+    X, beta, alpha = random_problem(6, n_docs=200, n_words=80, n_topics=7)
+    X = as_csr_counts(X)
+    whole = e_step(X, beta.T, alpha, word_index=entries_by_word(X, max_nonzeros=X.nnz))
+    index = entries_by_word(X, max_nonzeros=97)
+    assert len(index.chunk_docs) > 10
+    chunked = e_step(X, beta.T, alpha, word_index=index)
+    for field in ("gamma", "sstats", "doc_bound", "n_iter"):
+        np.testing.assert_array_equal(getattr(chunked, field), getattr(whole, field))
 
 
 def test_sstats_preserve_token_counts():
