@@ -269,10 +269,12 @@ def main(ctx, verbose, debug):
 @click.option("--restarts", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch: fit from this many random starts (seeds drawn from --seed) and keep the "
                    "model of highest ELBO. Restarts are not checkpointed.")
-@click.option("--init", "init", default="random", show_default=True, metavar="random|seeded|MODEL",
-              help="Initial topics: random (lda-c's random start; with --eta or online, Gamma(100, 1/100) "
-                   "counts as Hoffman et al.), seeded (each topic from a few random "
-                   "documents, as lda-c), or a model file of the same vocabulary to start from.")
+@click.option("--init", "init", default="auto", show_default=True, metavar="auto|random|seeded|MODEL",
+              help="Initial topics: auto (seeded for batch EM without --eta, else random), random "
+                   "(lda-c's random start; with --eta or online, Gamma(100, 1/100) counts as "
+                   "Hoffman et al.), seeded (each topic from a few random documents, as lda-c; "
+                   "better topics and shallower first E-steps than random on AP), or a model "
+                   "file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--heldout", metavar="SHARE|FILE",
               help="Keep a random SHARE (e.g. 0.1) of the documents out of the fit, or score the "
@@ -330,7 +332,7 @@ def _checkpoint_path(output):
 def _fit(options, state, resumed_from):
     """The fit command's work, from its parsed options (or those stored in a checkpoint)."""
     from ldaem.corpus import load_corpus
-    from ldaem.lda import LDA, NumericalError
+    from ldaem.lda import INIT_NAMES, LDA, NumericalError
     from ldaem.resources import InsufficientMemory
 
     o = options
@@ -342,11 +344,11 @@ def _fit(options, state, resumed_from):
     online = o["method"] == "online"
     if online and resumed_from:
         raise click.UsageError("--resume continues batch fits only")
-    if o["stream"] and not (online and o["init"] == "random"):
-        raise click.UsageError("--stream works with --method online and --init random")
+    if o["stream"] and not (online and o["init"] in ("auto", "random")):
+        raise click.UsageError("--stream works with --method online and --init auto or random")
     restarts = o.get("restarts", 1)
-    if restarts > 1 and (online or o["init"] not in ("random", "seeded")):
-        raise click.UsageError("--restarts works with --method batch and --init random or seeded")
+    if restarts > 1 and (online or o["init"] not in INIT_NAMES):
+        raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
     check_writable(o["output"])
     started = time.perf_counter()
     if o["stream"]:
@@ -456,8 +458,10 @@ def _held_out(data, options):
 
 
 def _initial_topics(init, vocab, n_topics):
-    """--init: 'random', 'seeded', or the expected counts of the model file `init`."""
-    if init in ("random", "seeded"):
+    """--init: 'auto', 'random', 'seeded', or the expected counts of the model file `init`."""
+    from ldaem.lda import INIT_NAMES
+
+    if init in INIT_NAMES:
         return init
     import numpy as np
 

@@ -60,10 +60,12 @@ def test_a_state_of_another_shape_is_refused(reuters):
 
 def test_a_non_finite_elbo_stops_the_fit_keeping_the_last_good_topics():
     X = sp.csr_matrix(np.array([[1e308, 1e308, 0.0], [0.0, 1.0, 2.0]]))
-    lda = LDA(2, random_state=0, max_iter=5)
+    lda = LDA(2, random_state=0, max_iter=5, init="random")
     with pytest.raises(NumericalError, match="iteration 1: the ELBO is"):
         lda.fit(X)
     assert np.all(np.isfinite(lda.components_)) and lda.n_iter_ == 0
+    with pytest.raises(NumericalError, match="seeded start's topic-word counts overflow"):
+        LDA(2, random_state=0, max_iter=5).fit(X)          # the default start: seeded, here
 
 
 @pytest.mark.parametrize("number,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -185,6 +185,17 @@ def test_model_round_trip_keeps_inference(reuters, tmp_path):
     np.testing.assert_array_equal(restored.transform(reuters.X), lda.transform(reuters.X))
 
 
+def test_the_default_start_is_seeded_for_batch_maximum_likelihood_and_random_otherwise(reuters):
+    def one_iteration(**params):
+        return LDA(4, random_state=2, max_iter=1, **params).fit(reuters.X).components_
+
+    assert np.array_equal(one_iteration(), one_iteration(init="seeded"))
+    assert not np.array_equal(one_iteration(), one_iteration(init="random"))
+    assert np.array_equal(one_iteration(topic_word_prior=0.1), one_iteration(topic_word_prior=0.1, init="random"))
+    online = {"learning_method": "online", "batch_size": 100}
+    assert np.array_equal(one_iteration(**online), one_iteration(**online, init="random"))
+
+
 def test_seeded_start_recovers_planted_topics():
     X, beta, _ = generate_lda_corpus(6, 120, 800, 120, 0.3, seed=21)
     lda = LDA(6, init="seeded", random_state=0, max_iter=200, tol=1e-6).fit(X)
