@@ -7,7 +7,7 @@ below 1e-3 (ldaem, scikit-learn and gensim all use exactly this criterion).
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -32,9 +32,13 @@ class System:
     e_step: str              # how its E-step starts, for the report
 
 
-def fit_ldaem(X, n_topics, max_iter, tol=0.0):
+def fit_ldaem(X, n_topics, max_iter, tol=0.0, **params):
     return LDA(n_components=n_topics, random_state=SEED, max_iter=max_iter, tol=tol, n_jobs=THREADS,
-               max_doc_update_iter=MAX_DOC_ITER, mean_change_tol=MEAN_CHANGE_TOL).fit(X)
+               max_doc_update_iter=MAX_DOC_ITER, mean_change_tol=MEAN_CHANGE_TOL, **params).fit(X)
+
+
+def fit_ldaem_random_start(X, n_topics, max_iter):
+    return fit_ldaem(X, n_topics, max_iter, init="random")
 
 
 def fit_sklearn(X, n_topics, max_iter):
@@ -174,6 +178,7 @@ def inner_iterations(system, X, n_topics, n_iter):
 
 LDAEM = System("ldaem", "ldaem", fit_ldaem, heldout_ldaem, plugin_ldaem,
                "warm (previous iteration's gamma)")
+LDAEM_RANDOM_START = replace(LDAEM, name="ldaem, lda-c's random start", fit=fit_ldaem_random_start)
 SKLEARN = System("scikit-learn", "sklearn", fit_sklearn, heldout_sklearn, plugin_sklearn,
                  "random, every iteration")
 GENSIM = System("gensim", "gensim", fit_gensim, heldout_gensim, plugin_gensim,
