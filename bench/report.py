@@ -54,7 +54,7 @@ def _converged(results):
     c = results["converged"]
     lda_c = c["lda_c_recorded"]
     rows = [("ldaem (measured)", c["iterations"], _number(c["seconds"], 1),
-             _number(c["train_bound_per_word"])),
+             _number(c["train_bound_per_word"], 3)),
             ("lda-c (recorded, not re-measured)", lda_c["iterations"],
              "not recorded" if lda_c["seconds"] is None else lda_c["seconds"],
              _number(lda_c["train_bound_per_word"]))]
