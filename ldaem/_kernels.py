@@ -420,6 +420,9 @@ def word_index(indptr, indices, chunk_docs, word_ptr, entry, entry_doc):
                 fill[w] += 1
 
 
+_WORD_BLOCKS = 256
+
+
 @njit(cache=True, parallel=True)
 def _add_topic_word_sstats(word_ptr, entry, entry_doc, first, ratio, exp_elog_theta, sstats):
     """sstats_wk += sum_d n_dw t_dk / s_dw over one chunk of documents, from its word_index (its
@@ -431,12 +434,17 @@ def _add_topic_word_sstats(word_ptr, entry, entry_doc, first, ratio, exp_elog_th
     V x K array, and the result does not depend on the number of threads.
     """
     n_words, n_topics = sstats.shape
-    for w in prange(n_words):
-        for p in range(first + word_ptr[w], first + word_ptr[w + 1]):
-            r = ratio[entry[p] - first]
-            d = entry_doc[p]
-            for k in range(n_topics):
-                sstats[w, k] += r * exp_elog_theta[d, k]
+    # Blocks of words with equal shares of the entries, which threads take in equal numbers: a
+    # vocabulary sorted by frequency puts most entries in its first words.
+    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
+    word_bounds[-1] = n_words
+    for b in prange(_WORD_BLOCKS):
+        for w in range(word_bounds[b], word_bounds[b + 1]):
+            for p in range(first + word_ptr[w], first + word_ptr[w + 1]):
+                r = ratio[entry[p] - first]
+                d = entry_doc[p]
+                for k in range(n_topics):
+                    sstats[w, k] += r * exp_elog_theta[d, k]
 
 
 @njit(cache=True, parallel=True)
