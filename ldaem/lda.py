@@ -260,10 +260,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                 return rng.gamma(100.0, 1.0 / 100.0, (self.n_components, n_words)).T.copy()
             return (1.0 / n_words + rng.random_sample((self.n_components, n_words))).T.copy()
         if isinstance(init, str):
-            sstats = np.full((n_words, self.n_components), 0.1)
-            for k in range(self.n_components):
-                docs = rng.randint(0, n_docs, size=SEEDED_DOCUMENTS)
-                sstats[:, k] += np.asarray(X[docs].sum(axis=0)).ravel()
+            docs = rng.randint(0, n_docs, size=(self.n_components, SEEDED_DOCUMENTS))
+            seeds = sp.csr_matrix((np.ones(docs.size), (np.repeat(np.arange(self.n_components),
+                                   SEEDED_DOCUMENTS), docs.ravel())), shape=(self.n_components, n_docs))
+            sstats = (X.T @ seeds.T).toarray(order="C") + 0.1   # V x K: topic k, its documents' counts
             if not np.all(np.isfinite(sstats)):
                 raise NumericalError("the seeded start's topic-word counts overflow (counts near "
                                      "the float64 limit): start from init='random'")

@@ -16,8 +16,11 @@ def topics_from_sstats(sstats):
     A topic that no token is assigned to becomes uniform.
     """
     totals = sstats.sum(axis=0)
-    beta = np.where(totals > 0, sstats / np.where(totals > 0, totals, 1.0), 1.0 / sstats.shape[0])
-    return np.maximum(beta, MIN_TOPIC_WORD)
+    used = totals > 0
+    beta = sstats / np.where(used, totals, 1.0)
+    if not used.all():
+        beta[:, ~used] = 1.0 / sstats.shape[0]
+    return np.maximum(beta, MIN_TOPIC_WORD, out=beta)
 
 
 def dirichlet_log_likelihood(alpha, elog_sum, n_docs):

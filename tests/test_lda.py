@@ -6,6 +6,7 @@ from scipy.special import digamma
 from sklearn.base import clone
 
 from ldaem import LDA
+from ldaem.lda import SEEDED_DOCUMENTS
 from tests.conftest import generate_lda_corpus, matched_similarity
 
 
@@ -194,6 +195,17 @@ def test_the_default_start_is_seeded_for_batch_maximum_likelihood_and_random_oth
     assert np.array_equal(one_iteration(topic_word_prior=0.1), one_iteration(topic_word_prior=0.1, init="random"))
     online = {"learning_method": "online", "batch_size": 100}
     assert np.array_equal(one_iteration(**online), one_iteration(**online, init="random"))
+
+
+def test_seeded_start_gives_each_topic_the_counts_of_its_seed_documents(reuters):
+    X = reuters.X.tocsr()
+    rng = np.random.RandomState(3)
+    expected = np.full((X.shape[1], 6), 0.1)
+    for k in range(6):                    # lda-c's seeded start, one topic at a time
+        expected[:, k] += np.asarray(X[rng.randint(0, X.shape[0], size=SEEDED_DOCUMENTS)].sum(axis=0)).ravel()
+    start = LDA(6)._initial_sstats(X, "seeded", np.random.RandomState(3))
+    np.testing.assert_array_equal(start, expected)
+    assert start.flags.c_contiguous
 
 
 def test_seeded_start_recovers_planted_topics():
