@@ -169,6 +169,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     n_iter_ : EM iterations run. bound_ : the last ELBO. elbo_trace_ : the ELBO of every iteration.
     iterations_ : the IterationRecord of every iteration. topic_tokens_ : expected training tokens per topic.
     n_batch_iter_ : online updates made (the t of the next rho_t, less one).
+    init_ : the start the fit took: 'seeded', 'random' or 'array' ('auto' resolved).
     restart_ : the run under way (0, 1, ...; from a callback), then the one kept (n_init > 1).
     restart_bounds_ : the final ELBO of each run (n_init > 1).
     """
@@ -236,6 +237,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         init = self.init
         if isinstance(init, str) and init == "auto":
             init = "seeded" if topic_word_prior is None and not online else "random"
+        self.init_ = init if isinstance(init, str) else "array"
         sstats = self._initial_sstats(X, init, check_random_state(seed))
         if self.topic_word_prior_ is None:
             self._set_topics(mstep.topics_from_sstats(sstats))
@@ -520,7 +522,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),
             elbo_trace=self.elbo_trace_.copy(), topic_tokens=self.topic_tokens_.copy(),
             settings={**self.get_params(), "callback": None, "scheduler": None,
-                      "init": self.init if isinstance(self.init, str) else "array", **(settings or {})})
+                      "init": self.init_, **(settings or {})})
 
     @classmethod
     def from_model(cls, model, **params):
@@ -536,6 +538,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         lda.n_iter_ = model.elbo_trace.size
         lda.bound_ = float(model.elbo_trace[-1]) if model.elbo_trace.size else np.nan
         lda.topic_tokens_ = model.topic_tokens.copy()
+        lda.init_ = model.settings.get("init", "array")
         lda.n_features_in_ = model.topic_word.shape[1]
         lda._set_public_topics()
         return lda

@@ -191,6 +191,7 @@ def test_the_default_start_is_seeded_for_batch_maximum_likelihood_and_random_oth
         return LDA(4, random_state=2, max_iter=1, **params).fit(reuters.X).components_
 
     assert np.array_equal(one_iteration(), one_iteration(init="seeded"))
+    assert LDA(4, random_state=2, max_iter=1).fit(reuters.X).to_model(reuters.vocab).settings["init"] == "seeded"
     assert not np.array_equal(one_iteration(), one_iteration(init="random"))
     assert np.array_equal(one_iteration(topic_word_prior=0.1), one_iteration(topic_word_prior=0.1, init="random"))
     online = {"learning_method": "online", "batch_size": 100}
