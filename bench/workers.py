@@ -8,9 +8,10 @@ Batch EM (K = TOPICS) on the first DOCUMENTS documents of bench/online_scale.py'
 bench/data/lda_2000000.ldac), timed
 
 - in this process with 1 and with 2 numba threads, and
-- with LDA(scheduler=client) on a distributed.LocalCluster(n_workers=W, threads_per_worker=1,
-  processes=True, host='127.0.0.1') for W = 1, 2, 4: the corpus is partitioned across the workers
-  once, and each iteration ships the topics out and brings the summed statistics back.
+- with LDA(scheduler=client) on ldaem.distributed.local_cluster(W), as `ldaem fit --workers W`
+  starts it (W single-threaded worker processes on 127.0.0.1, without Dask's Active Memory
+  Manager) for W = 1, 2, 4: the corpus is partitioned across the workers once, and each
+  iteration ships the topics out and brings the summed statistics back.
 
 Each fit runs 1 + TIMED_ITERATIONS EM iterations; the first is a warm-up (it loads the numba
 kernels in every worker process and starts every document's gamma cold) and is not timed. The
@@ -37,6 +38,7 @@ from machine import finish_run, machine_info           # noqa: E402
 from online_scale import N_DOCS, corpus_paths, generated_prefix   # noqa: E402
 
 from ldaem import LDA                                   # noqa: E402
+from ldaem.distributed import local_cluster            # noqa: E402
 
 DOCUMENTS = 100_000
 TOPICS = 50
@@ -67,9 +69,8 @@ def fit_once(X, kind, n, topics, timed):
         lda = LDA(n_jobs=n, **params).fit(X)
         cluster_seconds = 0.0
     else:
-        from distributed import Client, LocalCluster
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        from distributed import Client
+        with local_cluster(n) as cluster, Client(cluster) as client:
             cluster_seconds = time.perf_counter() - started
             lda = LDA(scheduler=client, **params).fit(X)
     total = time.perf_counter() - started
@@ -155,8 +156,9 @@ def markdown(results):
         f"{results['timed'] * results['rounds']} timed iterations. Both are the estimator's own time of an iteration (E-step, "
         f"ELBO, M-step), on the cluster including shipping the {results['topics']} x "
         f"{c['terms']:,} topics to the workers and the summed statistics back. *Setup*: the rest of "
-        f"the fit's wall time: starting the LocalCluster (`n_workers=W, threads_per_worker=1, "
-        f"processes=True, host='127.0.0.1'`), partitioning the corpus onto it (one block per worker) "
+        f"the fit's wall time: starting the LocalCluster (`ldaem.distributed.local_cluster(W)`: "
+        f"`n_workers=W, threads_per_worker=1, processes=True, host='127.0.0.1'`, no Active Memory "
+        f"Manager), partitioning the corpus onto it (one block per worker) "
         f"and closing it. Each Dask task runs its E-step with 1 numba thread. The machine has "
         f"{m['cores']} cores: 4 workers oversubscribe it (4 processes on 2 cores), and every "
         f"configuration shares the cores with the machine's other work. *Max relative ELBO "

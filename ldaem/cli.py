@@ -534,13 +534,13 @@ def _dask_scheduler(address, workers, say):
     if not (address or workers):
         yield None
         return
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from ldaem.distributed import local_cluster
 
     with contextlib.ExitStack() as stack:
         if workers:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None))
+            cluster = stack.enter_context(local_cluster(workers))
             address = cluster.scheduler_address
             say(f"started a local Dask cluster of {workers} workers at {address}")
         yield stack.enter_context(Client(address))

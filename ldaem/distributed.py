@@ -143,6 +143,17 @@ def partition_bounds(n_docs, n_partitions):
     return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
+def local_cluster(n_workers):
+    """A LocalCluster of n_workers single-threaded worker processes on loopback, without the
+    Active Memory Manager, which would drop the copies of gamma that DaskEStep keeps."""
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address=None)
+
+
 def tree_sum(client, futures):
     """The sum of futures' values computed on the workers by pairwise additions, as one future.
 
@@ -178,7 +189,9 @@ class DaskEStep:
     fit goes on exactly as if nothing had happened. A block whose every copy was lost (a single
     worker, replication off, or two losses at once) restarts from alpha + N_d / K: still the
     exact E-step's coordinate ascent, only not warm-started, and logged as a warning. The call is
-    retried up to max_retries times.
+    retried up to max_retries times. Dask's Active Memory Manager (on by default, policy
+    ReduceReplicas) drops the copies within seconds: local_cluster starts clusters without it,
+    and on a cluster where it runs a warning says that a lost worker's blocks will restart.
     """
 
     def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3, replicate_gamma=True):
@@ -186,6 +199,11 @@ class DaskEStep:
         self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
         self._n_threads, self._replicate_gamma = n_threads, replicate_gamma
         self._gamma = [None] * len(self._partitions)
+        if replicate_gamma and client.amm.running():
+            log.warning("the Dask cluster's Active Memory Manager drops the copies of gamma kept "
+                        "against a worker's loss: the blocks of a lost worker will restart from the "
+                        "initial gamma (start the scheduler with "
+                        "distributed.scheduler.active-memory-manager.start: false to keep them)")
         # each block's word_index, computed once on its worker (a task: rebuilt if lost)
         self._word_index = [client.submit(entries_by_word, part, pure=False) for part in self._partitions]
 

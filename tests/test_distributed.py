@@ -1,21 +1,23 @@
 import contextlib
 import json
 import os
+import time
 
 import numpy as np
 import pytest
 
 from ldaem import LDA
-from ldaem.distributed import DaskEStep, InProcessEStep, partition_bounds, partition_e_step
+from ldaem.distributed import (DaskEStep, InProcessEStep, local_cluster, partition_bounds,
+                               partition_e_step)
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as local_cluster:
-        yield local_cluster
+    with local_cluster(2) as cluster_of_two:       # as `ldaem fit --workers 2` starts it
+        yield cluster_of_two
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +100,16 @@ def kill_the_busiest_worker(client):
 def test_a_worker_killed_mid_fit_changes_nothing(cluster, client, reuters):
     """After iteration 2 the worker holding most of the partitions dies. Dask rebuilds its row
     blocks from their tasks, and their gamma survives on the other worker (replicated after every
-    E-step), so the fit ends at the model of an undisturbed one."""
+    E-step), so the fit ends at the model of an undisturbed one. The kill waits past an interval
+    of the Active Memory Manager, which would have dropped the replicas had local_cluster not
+    started the cluster without it."""
     killed = []
+    interval = dask.utils.parse_timedelta(
+        dask.config.get("distributed.scheduler.active-memory-manager.interval"))
 
     def kill_after_two(record):
         if record.iteration == 2:
+            time.sleep(interval + 0.5)
             killed.append(kill_the_busiest_worker(client))
 
     undisturbed = fit(reuters.X, scheduler=client, n_partitions=4)
@@ -112,6 +119,16 @@ def test_a_worker_killed_mid_fit_changes_nothing(cluster, client, reuters):
     np.testing.assert_allclose(survivor.elbo_trace_, undisturbed.elbo_trace_, rtol=1e-12)
     np.testing.assert_allclose(survivor.components_, undisturbed.components_, rtol=1e-12, atol=1e-300)
     np.testing.assert_array_equal(survivor.doc_topic_prior_, undisturbed.doc_topic_prior_)
+
+
+def test_a_cluster_whose_memory_manager_drops_replicas_gets_a_warning(client, reuters, caplog):
+    assert not client.amm.running()
+    client.amm.start()
+    try:
+        DaskEStep.from_matrix(client, reuters.X, 2, 100, 1e-3).close()
+    finally:
+        client.amm.stop()
+    assert "Active Memory Manager drops the copies of gamma" in caplog.text
 
 
 def test_a_gamma_lost_with_its_only_copy_restarts_from_the_initial_gamma(client, reuters, caplog):
