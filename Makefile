@@ -33,6 +33,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scaling.py
+	$(BIN)/python bench/starts.py
 
 # Online EM streaming 2M generated documents (written once to bench/data/) against gensim and scikit-learn: about 90 minutes.
 bench-online: $(VENV)/.bench-installed

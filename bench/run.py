@@ -201,9 +201,9 @@ RACE_SETTINGS = {"defaults": {}, "--init random": {"init": "random"}}
 
 
 def race_ldaem(train, test, n_topics, plan, target, params):
-    """ldaem with these LDA parameters, scored by document completion after every EM iteration
-    (from its callback, scoring left out of the clock): its trace, the first iteration that
-    reaches target, and its best."""
+    """ldaem with these LDA parameters (over the benchmark's: seed, tolerances, threads), scored by
+    document completion after every EM iteration (from its callback, scoring left out of the
+    clock): its trace, the first iteration that reaches target, and its best."""
     trace, scoring = [], [0.0]
 
     def score(record):
@@ -214,9 +214,9 @@ def race_ldaem(train, test, n_topics, plan, target, params):
                       "completion": completion(Plugin(topic_word, state.alpha), test)})
         scoring[0] += time.perf_counter() - started
 
-    lda = LDA(n_components=n_topics, random_state=SEED, max_iter=plan.max_iter, tol=LDAEM_TOL,
-              n_jobs=THREADS, max_doc_update_iter=MAX_DOC_ITER, mean_change_tol=MEAN_CHANGE_TOL,
-              callback=score, **params)
+    lda = LDA(**{"n_components": n_topics, "random_state": SEED, "max_iter": plan.max_iter,
+                 "tol": LDAEM_TOL, "n_jobs": THREADS, "max_doc_update_iter": MAX_DOC_ITER,
+                 "mean_change_tol": MEAN_CHANGE_TOL, "callback": score, **params})
     fit_start = time.perf_counter()
     lda.fit(train)
     reached = next((r for r in trace if r["completion"] >= target), None)

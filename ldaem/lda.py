@@ -133,13 +133,13 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         topics, else 'random'), 'random' (lda-c's random start; smoothed or online, Gamma(100,
         1/100) counts as Hoffman et al.), 'seeded' (each topic from the counts of a few random
         documents, as lda-c's seeded start), or a K x V array of expected topic-word counts (e.g.
-        from an earlier model, to continue or refine it). On AP (first 2,021 documents, the last
-        225 held out), seeded against random over seeds 0-6: held-out bound at K=20 -7.944
-        against -7.958 nats per token on average (better for 6 seeds of 7), document completion
-        at K=50 better for all 6 seeds compared (by 0.015 to 0.08), and first E-steps half as
-        deep (K=100: 48 inner iterations per document against 91). Smoothed topics start better
-        from 'random' (document completion -7.96 seeded against -7.87): exp(E[log beta]) of a
-        seeded lambda is peaked on the seed documents' words.
+        from an earlier model, to continue or refine it). On AP (bench/starts_results.md, seeds 0-6)
+        seeded beats random in document completion at K=50 for every seed (-7.779 against
+        -7.835 nats per token on average), in the held-out bound at K=20 for 6 of 7 (-7.944
+        against -7.958), and its first E-steps are half as deep (K=100: 48 inner iterations per
+        document against 91). Smoothed topics start better from 'random' (eta 0.01: -7.867
+        against -7.963 seeded): exp(E[log beta]) of a seeded lambda is peaked on the seed
+        documents' words.
     n_jobs : threads of the E-step (None or -1: all cores). With a scheduler, the threads of each
         partition's task on its worker (None: 1, as Dask runs a task per worker thread).
     callback : called with an IterationRecord after every EM iteration (a MinibatchRecord after
