@@ -343,14 +343,26 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
 
 
 @njit(**KERNEL)
-def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, exp_elog_theta_d,
-                  doc_ratio, max_iter, tol):
-    """Coordinate ascent on one document's (gamma_d, phi_d); gamma_d is updated in place.
+def _theta_weights(gamma_d, point_theta, t):
+    """t_k of the E-step: exp(E[log theta_dk]) under Dirichlet(gamma_d), or gamma_d itself when
+    theta_d is a point estimate (MAP: theta_d = gamma_d / sum gamma_d, and the ratios t_k / s_w
+    do not depend on the scale of t)."""
+    if point_theta:
+        t[:] = gamma_d
+    else:
+        exp_dirichlet_expectation(gamma_d, t)
 
-    Leaves in exp_elog_theta_d the exp(E[log theta_d]) of the returned gamma_d, and in doc_ratio
+
+@njit(**KERNEL)
+def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, exp_elog_theta_d,
+                  doc_ratio, max_iter, tol, point_theta):
+    """Coordinate ascent on one document's (gamma_d, phi_d), or with point_theta EM for its MAP
+    theta_d (docs/map.md); gamma_d is updated in place.
+
+    Leaves in exp_elog_theta_d the t (_theta_weights) of the returned gamma_d, and in doc_ratio
     (end - start values) the n_dw / s_w of the phi optimal for it. Once the change of gamma falls
     below tol, the gamma before that last small step is kept: its optimal phi is already at hand,
-    and every step of coordinate ascent raised the ELBO. Returns (sum_w n_dw log s_w, iterations).
+    and every step raised the objective. Returns (sum_w n_dw log s_w, iterations).
     """
     n_topics = alpha.shape[0]
     width = max(VECTOR, min(_padded(end - start), BLOCK_VALUES // n_topics // VECTOR * VECTOR))
@@ -364,10 +376,10 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     converged = False
     for it in range(max_iter):
         n_iter = it + 1
-        exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
+        _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
-        # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step)
+        # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step; docs/map.md)
         change = 0.0
         for k in range(n_topics):
             new = alpha[k] + exp_elog_theta_d[k] * acc[k]
@@ -380,7 +392,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     if converged:
         gamma_d[:] = previous
     else:
-        exp_dirichlet_expectation(gamma_d, exp_elog_theta_d)
+        _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
     if gathered:
@@ -449,8 +461,9 @@ def _add_topic_word_sstats(word_ptr, entry, entry_doc, first, ratio, exp_elog_th
 
 @njit(cache=True, parallel=True)
 def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, want_sstats,
-           chunk_docs, word_ptr, entry, entry_doc):
-    """The variational E-step over a CSR batch of documents (DESIGN.md).
+           chunk_docs, word_ptr, entry, entry_doc, point_theta):
+    """The variational E-step over a CSR batch of documents (DESIGN.md), or with point_theta the
+    E-step of EM for MAP topic proportions (docs/map.md).
 
     indptr, indices, counts: the batch's rows (int32 or int64, the same, and float64); exp_elog_beta: V x K, beta
     itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
@@ -460,7 +473,8 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
     those chunks (empty arrays unless want_sstats).
 
     Returns (sstats, doc_bound, n_iter): sstats V x K (zeros(0, 0) unless
-    want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d;
+    want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d (with
+    point_theta: log p(w_d | theta_d, beta) + log Dirichlet(theta_d | alpha + 1), docs/map.md);
     n_iter[d] = inner iterations used.
     """
     n_docs = indptr.shape[0] - 1
@@ -479,22 +493,37 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
         alpha_sum += alpha[k]
         alpha_log_gamma += math.lgamma(alpha[k])
     prior_norm = math.lgamma(alpha_sum) - alpha_log_gamma
+    # the normaliser of Dirichlet(alpha + 1), whose mode the MAP theta_d is (docs/map.md)
+    point_prior_norm = math.lgamma(alpha_sum + n_topics)
+    for k in range(n_topics):
+        point_prior_norm -= math.lgamma(alpha[k] + 1.0)
     for c in range(chunk_docs.shape[0] - 1):
         first = indptr[chunk_docs[c]]
         for d in prange(chunk_docs[c], chunk_docs[c + 1]):
             start, end = indptr[d], indptr[d + 1]
             word_bound, n_iter[d] = _fit_document(
                 start, end, indices, counts, exp_elog_beta, alpha, gamma[d], exp_elog_theta[d],
-                ratio[start - first:end - first], max_iter, tol)
-            # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
+                ratio[start - first:end - first], max_iter, tol, point_theta)
             gamma_sum = 0.0
             for k in range(n_topics):
                 gamma_sum += gamma[d, k]
-            psi_sum = digamma(gamma_sum)
-            bound = prior_norm - math.lgamma(gamma_sum) + word_bound
-            for k in range(n_topics):
-                g = gamma[d, k]
-                bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
+            if point_theta:
+                # log p(w_d | theta_d) + log Dir(theta_d | alpha + 1), theta_d = gamma_d / sum
+                # (docs/map.md); s_w was computed with t = gamma_d: p(w | theta_d) = s_w / sum
+                log_sum = math.log(gamma_sum)
+                n_tokens = 0.0
+                for i in range(start, end):
+                    n_tokens += counts[i]
+                bound = point_prior_norm + word_bound - n_tokens * log_sum
+                for k in range(n_topics):
+                    bound += alpha[k] * (math.log(gamma[d, k]) - log_sum)
+            else:
+                # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
+                psi_sum = digamma(gamma_sum)
+                bound = prior_norm - math.lgamma(gamma_sum) + word_bound
+                for k in range(n_topics):
+                    g = gamma[d, k]
+                    bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
             doc_bound[d] = bound
         if want_sstats:
             _add_topic_word_sstats(word_ptr[c], entry, entry_doc, first, ratio, exp_elog_theta, sstats)

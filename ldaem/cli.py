@@ -227,9 +227,10 @@ def main(ctx, verbose, debug):
               help="Number of topics.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
               help="Model file to write; the ELBO log goes beside it (NAME.elbo.tsv).")
-@click.option("--alpha", default="estimate", show_default=True,
+@click.option("--alpha",
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
-                   "Newton-Raphson, as lda-c), 'asymmetric' (one per topic), or a fixed number.")
+                   "Newton-Raphson, as lda-c; the default), 'asymmetric' (one per topic), or a fixed "
+                   "number. With --inference map, a fixed pseudo-count (default 0.1).")
 @click.option("--alpha-init", type=click.FloatRange(min=0, min_open=True),
               help="Starting alpha when it is estimated (default 0.5; online 1/K).")
 @click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
@@ -237,7 +238,7 @@ def main(ctx, verbose, debug):
 @click.option("--eta", metavar="NUMBER|estimate",
               help="Smooth the topics with a Dirichlet(eta) prior: a fixed value, or 'estimate' "
                    "(Newton-Raphson from 1/K after the burn-in). Default: maximum likelihood "
-                   "(batch), 1/K (online).")
+                   "(batch), 1/K (online). With --inference map, a fixed pseudo-count (default 0.05).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most EM iterations.")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -249,6 +250,13 @@ def main(ctx, verbose, debug):
 @click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
               help="batch: variational EM over the whole corpus each iteration; online: stochastic "
                    "variational EM, one update per minibatch (Hoffman, Blei & Bach 2010).")
+@click.option("--inference", type=click.Choice(["variational", "map"]), default="variational",
+              show_default=True,
+              help="Batch: variational (a posterior over each document's topic proportions, Blei et "
+                   "al. 2003) or map (EM for the most probable topics and proportions given --alpha "
+                   "and --eta as pseudo-counts, Asuncion et al. 2009; shallower E-steps, and better "
+                   "document completion than variational on AP). Inferring new documents is "
+                   "variational for both.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Online: documents per minibatch.")
 @click.option("--tau0", type=click.FloatRange(min=0), default=16.0, show_default=True,
@@ -347,6 +355,9 @@ def _fit(options, state, resumed_from):
     if o["stream"] and not (online and o["init"] in ("auto", "random")):
         raise click.UsageError("--stream works with --method online and --init auto or random")
     restarts = o.get("restarts", 1)
+    point_estimates = o.get("inference") == "map"
+    if point_estimates and (online or prior_update not in (None, "fixed") or eta_update != "fixed"):
+        raise click.UsageError("--inference map works with --method batch, a fixed --alpha and a fixed --eta")
     if restarts > 1 and (online or o["init"] not in INIT_NAMES):
         raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
     check_writable(o["output"])
@@ -371,14 +382,16 @@ def _fit(options, state, resumed_from):
         logger = _IterationLogger(say, o["passes"] * math.ceil(_n_documents(data) / o["batch_size"]), 0.0,
                                   heldout_log)
     else:
-        logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log, restarts)
+        logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log, restarts,
+                                  "log posterior" if point_estimates else "ELBO")
     lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
               topic_word_prior=eta, topic_word_prior_update=eta_update, max_iter=o["passes"] if online else o["max_iter"],
               tol=o["tol"], max_doc_update_iter=o["doc_max_iter"], mean_change_tol=o["doc_tol"],
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
               batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
-              init=_initial_topics(o["init"], data.vocab, o["n_topics"]), n_init=restarts)
+              init=_initial_topics(o["init"], data.vocab, o["n_topics"]), n_init=restarts,
+              inference="map" if point_estimates else "variational")
     checkpoint = _checkpoint_path(o["output"])
     if state is not None:
         logger.replay(state.iterations)
@@ -400,7 +413,7 @@ def _fit(options, state, resumed_from):
             raise click.ClickException(f"{o['corpus']}: {e}; wrote that model to {o['output']}") from None
     if restarts > 1:
         logger.keep(lda.restart_)
-        say(f"restart {lda.restart_ + 1} has the highest ELBO: "
+        say(f"restart {lda.restart_ + 1} has the highest {logger.objective}: "
             + ", ".join(f"{bound:.8g}" for bound in lda.restart_bounds_))
     _write_model(lda, data, o, logger)
     stopped = received[0] if received and lda.stopped_ else None
@@ -415,7 +428,7 @@ def _fit(options, state, resumed_from):
     if checkpoint.exists():
         checkpoint.unlink()
     say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} "
-        f"{'passes' if online else 'iterations'}, ELBO {lda.bound_:.6g} "
+        f"{'passes' if online else 'iterations'}, {logger.objective} {lda.bound_:.6g} "
         f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
 
 
@@ -560,7 +573,10 @@ def _parse_eta(text):
 
 
 def _parse_alpha(text):
-    """--alpha: ('symmetric', None), ('asymmetric', None) or ('fixed', value)."""
+    """--alpha: (None, None) when not given (the estimator's default), ('symmetric', None),
+    ('asymmetric', None) or ('fixed', value)."""
+    if text is None:
+        return None, None
     if text == "estimate":
         return "symmetric", None
     if text == "asymmetric":
@@ -592,10 +608,12 @@ class _IterationLogger:
     COLUMNS = ("iteration", "elbo", "elbo_per_token", "relative_change", "alpha", "seconds",
                "doc_iterations", "heldout_per_token")
 
-    def __init__(self, say, max_iter, tol, heldout=None, restarts=1):
+    def __init__(self, say, max_iter, tol, heldout=None, restarts=1, objective="ELBO"):
         """heldout: None, or (every, score) to log score() (held-out bound per token) every
-        `every` iterations. restarts: the fits of --restarts, each logged from its iteration 1."""
+        `every` iterations. restarts: the fits of --restarts, each logged from its iteration 1.
+        objective: what the progress lines call the elbo column (a MAP fit's is its log posterior)."""
         self.say, self.max_iter, self.tol, self.heldout = say, max_iter, tol, heldout
+        self.objective = objective
         self.verbose = _root_option("verbose")
         self.restarts = restarts
         self.runs = []            # (records, heldout_scores) of each restart
@@ -629,7 +647,7 @@ class _IterationLogger:
             shown = f"held-out {self.heldout_scores[record.iteration]:.4f}/token  "
         if self.verbose:
             shown += f"doc-iter {record.mean_doc_iter:.1f}  "
-        self.say(f"iter {record.iteration:4d}  ELBO {record.elbo:.8g}  {record.elbo_per_token:.4f}/token  "
+        self.say(f"iter {record.iteration:4d}  {self.objective} {record.elbo:.8g}  {record.elbo_per_token:.4f}/token  "
                  f"change {record.relative_change:.2e}  alpha {record.alpha:.4g}  {shown}"
                  f"{record.seconds:.2f}s  {self._time_left()}")
 

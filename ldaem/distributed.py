@@ -44,15 +44,16 @@ class EStepTotals:
 
 
 def partition_e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=None,
-                     overwrite_gamma=False):
+                     overwrite_gamma=False, point_theta=False):
     """The E-step over the documents of X (a partition, or the whole corpus): (gamma, EStepTotals).
 
     gamma: D x K warm start, or None for alpha + N_d / K; word_index: X's entries_by_word
-    (ldaem.estep), or None. Unless overwrite_gamma (updating gamma in place, which spares a copy),
-    a pure function of its arguments, so that Dask may rerun it on another worker.
+    (ldaem.estep), or None; point_theta: MAP topic proportions (ldaem.estep.e_step). Unless
+    overwrite_gamma (updating gamma in place, which spares a copy), a pure function of its
+    arguments, so that Dask may rerun it on another worker.
     """
     result = e_step(X, exp_elog_beta, alpha, gamma, max_iter, tol, word_index=word_index,
-                    overwrite_gamma=overwrite_gamma)
+                    overwrite_gamma=overwrite_gamma, point_theta=point_theta)
     totals = EStepTotals(
         sstats=result.sstats, doc_bound=float(result.doc_bound.sum()),
         elog_theta=_kernels.dirichlet_expectation_sum(result.gamma),
@@ -111,8 +112,8 @@ def _with_retries(run, max_retries):
 class InProcessEStep:
     """E-steps over all of X in this process, each warm-started from the previous one's gamma."""
 
-    def __init__(self, X, max_iter, tol):
-        self._X, self._max_iter, self._tol = X, max_iter, tol
+    def __init__(self, X, max_iter, tol, point_theta=False):
+        self._X, self._max_iter, self._tol, self._point_theta = X, max_iter, tol, point_theta
         self._gamma = None
         self._word_index = entries_by_word(X)      # the same for every E-step: computed once
 
@@ -120,7 +121,7 @@ class InProcessEStep:
         """The E-step's totals for these topics (V x K) and alpha (K)."""
         self._gamma, totals = partition_e_step(self._X, exp_elog_beta, alpha, self._gamma,
                                                self._max_iter, self._tol, self._word_index,
-                                               overwrite_gamma=True)
+                                               overwrite_gamma=True, point_theta=self._point_theta)
         return totals
 
     def gamma(self):
@@ -194,9 +195,11 @@ class DaskEStep:
     and on a cluster where it runs a warning says that a lost worker's blocks will restart.
     """
 
-    def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3, replicate_gamma=True):
+    def __init__(self, client, partitions, max_iter, tol, n_threads=1, max_retries=3, replicate_gamma=True,
+                 point_theta=False):
         self._client, self._partitions = client, list(partitions)
         self._max_iter, self._tol, self._max_retries = max_iter, tol, max_retries
+        self._point_theta = point_theta
         self._n_threads, self._replicate_gamma = n_threads, replicate_gamma
         self._gamma = [None] * len(self._partitions)
         if replicate_gamma and client.amm.running():
@@ -209,12 +212,12 @@ class DaskEStep:
 
     @classmethod
     def from_matrix(cls, client, X, n_partitions, max_iter, tol, n_threads=1, max_retries=3,
-                    replicate_gamma=True):
+                    replicate_gamma=True, point_theta=False):
         """Partition the rows of X into n_partitions blocks on the cluster, once."""
         X = as_csr_counts(X)
         partitions = [client.submit(as_csr_counts, X[start:stop], pure=False)
                       for start, stop in partition_bounds(X.shape[0], n_partitions)]
-        return cls(client, partitions, max_iter, tol, n_threads, max_retries, replicate_gamma)
+        return cls(client, partitions, max_iter, tol, n_threads, max_retries, replicate_gamma, point_theta)
 
     def __call__(self, exp_elog_beta, alpha):
         """The E-step's totals over all blocks for these topics (V x K) and alpha (K)."""
@@ -224,7 +227,8 @@ class DaskEStep:
         self._forget_lost_gamma()
         beta = self._client.scatter(np.ascontiguousarray(exp_elog_beta), hash=False)
         outputs = [self._client.submit(_partition_task, self._n_threads, part, beta, alpha, gamma,
-                                       self._max_iter, self._tol, index, pure=False)
+                                       self._max_iter, self._tol, index, False, self._point_theta,
+                                       pure=False)
                    for part, gamma, index in zip(self._partitions, self._gamma, self._word_index)]
         gamma = [self._client.submit(operator.itemgetter(0), out, pure=False) for out in outputs]
         totals = [self._client.submit(operator.itemgetter(1), out, pure=False) for out in outputs]

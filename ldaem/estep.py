@@ -84,14 +84,16 @@ def _no_word_index(X):
 
 
 def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True,
-           word_index=None, overwrite_gamma=False):
+           word_index=None, overwrite_gamma=False, point_theta=False):
     """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
 
     exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
     alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's WordIndex, from
     entries_by_word(X), or None to compute it; overwrite_gamma: update the gamma given in place (it
-    must be a C-contiguous float64 array) rather than a copy. Converges each document until the
-    mean absolute change of gamma_d is below tol, or max_iter inner iterations.
+    must be a C-contiguous float64 array) rather than a copy; point_theta: EM for each document's
+    MAP theta_d = gamma_d / sum_k gamma_dk instead (docs/map.md), doc_bound its log p(w_d |
+    theta_d) + log Dir(theta_d | alpha + 1). Converges each document until the mean absolute
+    change of gamma_d is below tol, or max_iter inner iterations.
     """
     X = as_csr_counts(X)
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
@@ -105,7 +107,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
         word_index = entries_by_word(X)
     sstats, doc_bound, n_iter = _kernels.e_step(
         X.indptr, X.indices, X.data, np.ascontiguousarray(exp_elog_beta, dtype=np.float64),
-        alpha, gamma, int(max_iter), float(tol), bool(want_sstats), *word_index)
+        alpha, gamma, int(max_iter), float(tol), bool(want_sstats), *word_index, bool(point_theta))
     return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)
 
 

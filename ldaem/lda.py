@@ -47,8 +47,8 @@ def _is_scheduler(v):
 _PARAMETER_RULES = {
     "n_components": (_is_int(1), "an integer >= 1"),
     "doc_topic_prior": (_is_positive_real_or_none, "a positive number or None (0.5)"),
-    "doc_topic_prior_update": (lambda v: v in ("symmetric", "asymmetric", "fixed"),
-                               "'symmetric', 'asymmetric' or 'fixed'"),
+    "doc_topic_prior_update": (lambda v: v in (None, "symmetric", "asymmetric", "fixed"),
+                               "None, 'symmetric', 'asymmetric' or 'fixed'"),
     "doc_topic_prior_burn_in": (_is_int(0), "an integer >= 0"),
     "topic_word_prior": (_is_positive_real_or_none, "a positive number or None (no smoothing)"),
     "topic_word_prior_update": (lambda v: v in ("fixed", "estimate"), "'fixed' or 'estimate'"),
@@ -70,6 +70,7 @@ _PARAMETER_RULES = {
     "scheduler": (_is_scheduler, "None, a dask.distributed Client or a scheduler address"),
     "n_partitions": (lambda v: v is None or _is_int(1)(v), "None or an integer >= 1"),
     "n_init": (_is_int(1), "an integer >= 1"),
+    "inference": (lambda v: v in INFERENCE_NAMES, "'variational' or 'map'"),
 }
 
 
@@ -82,6 +83,13 @@ DEFAULT_DOC_TOPIC_PRIOR = 0.5
 SEEDED_DOCUMENTS = 5
 
 INIT_NAMES = ("auto", "random", "seeded")
+
+INFERENCE_NAMES = ("variational", "map")
+
+# inference='map''s defaults for the pseudo-counts alpha and eta (docs/map.md): chosen on AP at
+# K=50 (bench/map_results.md), near tomotopy's defaults (alpha 0.1, eta 0.01).
+MAP_DOC_TOPIC_PRIOR = 0.1
+MAP_TOPIC_WORD_PRIOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -109,16 +117,18 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     n_components : number of topics K.
     doc_topic_prior : alpha, the starting (or fixed) value of the symmetric Dirichlet prior on
         each document's topic proportions; None means 0.5 (DEFAULT_DOC_TOPIC_PRIOR) for batch
-        EM and 1 / K online. Online EM moves alpha by small damped steps, and from 0.5 it was
+        EM, 1 / K online and 0.1 (a pseudo-count) for inference='map'. Online EM moves alpha by small damped steps, and from 0.5 it was
         still 10 times the generating alpha after a pass over 100k documents, whose topics
         it had blurred (matched to the generating ones at 0.59 instead of 0.80).
     doc_topic_prior_update : 'symmetric' (Newton-Raphson on one shared alpha, as lda-c's
-        "estimate"), 'asymmetric' (one alpha per topic) or 'fixed'.
+        "estimate"), 'asymmetric' (one alpha per topic) or 'fixed'; None means 'symmetric', and
+        'fixed' for inference='map'.
     doc_topic_prior_burn_in : EM iterations before alpha is first estimated, so that the topics
         separate while documents may still mix them (as MALLET's optimize-burn-in).
     topic_word_prior : eta. None fits the topics by maximum likelihood; a number smooths them
         with a Dirichlet(eta) prior and a variational Dirichlet posterior (components_ = lambda).
-        Online EM needs smoothed topics: there None means 1 / n_components.
+        Online EM needs smoothed topics: there None means 1 / n_components. For inference='map',
+        the pseudo-count added to each topic's expected counts (None: 0.05).
     topic_word_prior_update : 'fixed', or 'estimate': eta (starting from topic_word_prior, or
         1 / n_components) is estimated like a symmetric alpha, by Newton-Raphson on the ELBO's
         sum_k E[log p(beta_k | eta)] (DESIGN.md, "M-step"), after the same burn-in; online, by
@@ -127,6 +137,12 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         below tol. Online EM makes max_iter passes over X (tol is not used).
     max_doc_update_iter, mean_change_tol : per-document E-step limits (mean absolute change of gamma).
     random_state : seed of the random initial topics.
+    inference : 'variational' (DESIGN.md: a Dirichlet posterior over each document's topic
+        proportions) or 'map' (docs/map.md: batch EM for the maximum a posteriori topics and
+        proportions, with alpha and eta fixed pseudo-counts; the log posterior takes the ELBO's
+        place in elbo_trace_ and the records). A MAP fit's E-steps are shallower and its document
+        completion better on AP (bench/map_results.md); either model infers new documents by the
+        variational E-step.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
         the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'auto' (the default: 'seeded' for batch EM with maximum-likelihood
@@ -174,12 +190,13 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     restart_bounds_ : the final ELBO of each run (n_init > 1).
     """
 
-    def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update="symmetric",
+    def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update=None,
                  doc_topic_prior_burn_in=10, topic_word_prior=None, topic_word_prior_update="fixed",
                  max_iter=100, tol=1e-4, max_doc_update_iter=100,
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
                  learning_method="batch", batch_size=512, learning_offset=16.0, learning_decay=0.6,
-                 total_samples=None, scheduler=None, n_partitions=None, init="auto", n_init=1):
+                 total_samples=None, scheduler=None, n_partitions=None, init="auto", n_init=1,
+                 inference="variational"):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.doc_topic_prior_update = doc_topic_prior_update
@@ -202,6 +219,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         self.n_partitions = n_partitions
         self.init = init
         self.n_init = n_init
+        self.inference = inference
 
     def __sklearn_clone__(self):
         """clone() copies every parameter but the scheduler: a Dask client is shared, not copied."""
@@ -218,6 +236,21 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         if self.n_init > 1 and (self.learning_method == "online" or not isinstance(self.init, str)):
             raise ValueError("LDA parameter n_init > 1 works with learning_method='batch' and "
                              "init 'auto', 'random' or 'seeded' only")
+        if self.inference == "map" and (self.learning_method == "online" or self._alpha_update() != "fixed"
+                                        or self.topic_word_prior_update != "fixed"):
+            raise ValueError("LDA parameter inference='map' works with learning_method='batch' and "
+                             "holds alpha and eta fixed (doc_topic_prior_update None or 'fixed', "
+                             "topic_word_prior_update 'fixed')")
+
+    def _point_estimates(self):
+        """Whether the fit is EM for the MAP topics and topic proportions (docs/map.md)."""
+        return self.inference == "map"
+
+    def _alpha_update(self):
+        """doc_topic_prior_update, None resolved: 'fixed' for MAP fits, else 'symmetric'."""
+        if self.doc_topic_prior_update is not None:
+            return self.doc_topic_prior_update
+        return "fixed" if self._point_estimates() else "symmetric"
 
     def _check_counts(self, X, reset):
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=reset)
@@ -230,7 +263,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         """Fresh fitted state: the initial alpha, eta, topics and an empty log. random_state: the
         seed of the initial topics, if not the random_state parameter."""
         initial_alpha = self.doc_topic_prior or (
-            1.0 / self.n_components if online else DEFAULT_DOC_TOPIC_PRIOR)
+            1.0 / self.n_components if online
+            else MAP_DOC_TOPIC_PRIOR if self._point_estimates() else DEFAULT_DOC_TOPIC_PRIOR)
         self.doc_topic_prior_ = np.full(self.n_components, float(initial_alpha))
         self.topic_word_prior_ = topic_word_prior
         seed = self.random_state if random_state is None else random_state
@@ -286,8 +320,18 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         else:
             self._exp_elog_beta, self._topic_sums = topic_expectations(topic_word)
 
+    def _topic_pseudo_count(self):
+        """eta of a MAP fit, added to each topic's expected counts in the M-step (docs/map.md)."""
+        return self.topic_word_prior if self.topic_word_prior is not None else MAP_TOPIC_WORD_PRIOR
+
     def _topic_bound(self):
-        """sum_k E[log p(beta_k | eta)] - E[log q(beta_k | lambda_k)] (zero without smoothing)."""
+        """sum_k E[log p(beta_k | eta)] - E[log q(beta_k | lambda_k)] (zero without smoothing);
+        for a MAP fit, sum_k log Dirichlet(beta_k | eta + 1) (docs/map.md)."""
+        if self._point_estimates():
+            eta = self._topic_pseudo_count()
+            n_words, n_topics = self._topic_word.shape
+            return float(n_topics * (gammaln(n_words * (eta + 1.0)) - n_words * gammaln(eta + 1.0))
+                         + eta * np.log(self._topic_word).sum())
         eta = self.topic_word_prior_
         if eta is None:
             return 0.0
@@ -297,14 +341,17 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                      + eta * sums.elog_beta - sums.lam_elog_beta + sums.log_gamma)
 
     def _alpha_is_estimated(self, iteration, n_docs):
-        return (self.doc_topic_prior_update != "fixed" and n_docs > 0
+        return (self._alpha_update() != "fixed" and n_docs > 0
                 and iteration > self.doc_topic_prior_burn_in)
 
     def _eta_is_estimated(self, iteration):
         return self.topic_word_prior_update == "estimate" and iteration > self.doc_topic_prior_burn_in
 
     def _batch_topic_word_prior(self):
-        """eta for batch EM: as given, or 1 / K to start an estimated one."""
+        """eta for batch EM: as given, or 1 / K to start an estimated one; None (point estimates
+        of the topics) for MAP fits, whose eta is a pseudo-count (_topic_pseudo_count)."""
+        if self._point_estimates():
+            return None
         if self.topic_word_prior is None and self.topic_word_prior_update == "estimate":
             return 1.0 / self.n_components
         return self.topic_word_prior
@@ -314,8 +361,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         return self._topic_sums.elog_beta
 
     def _m_step(self, totals, iteration):
-        """Topics, eta and alpha from an E-step's EStepTotals (DESIGN.md, "M-step")."""
-        if self.topic_word_prior_ is None:
+        """Topics, eta and alpha from an E-step's EStepTotals (DESIGN.md, "M-step"; docs/map.md)."""
+        if self._point_estimates():
+            self._set_topics(mstep.topics_from_sstats(totals.sstats + self._topic_pseudo_count()))
+        elif self.topic_word_prior_ is None:
             self._set_topics(mstep.topics_from_sstats(totals.sstats))
         else:
             self._set_topics(self.topic_word_prior_ + totals.sstats)
@@ -326,7 +375,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                 self.topic_word_prior_, self._elog_beta_sum(), n_topics, n_words)
         if not self._alpha_is_estimated(iteration, totals.n_docs):
             return
-        if self.doc_topic_prior_update == "symmetric":
+        if self._alpha_update() == "symmetric":
             value = mstep.update_symmetric_prior(
                 self.doc_topic_prior_[0], totals.elog_theta.sum(), totals.n_docs, self.n_components)
             self.doc_topic_prior_ = np.full(self.n_components, value)
@@ -471,12 +520,14 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         cluster of scheduler, X partitioned across its workers."""
         with self._dask_client() as (client, n_partitions):
             if client is None:
-                runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol)
+                runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol,
+                                        point_theta=self._point_estimates())
                 log.info("E-step in this process on %d threads", _numba.get_num_threads())
             else:
                 from ldaem.distributed import DaskEStep
                 runner = DaskEStep.from_matrix(client, X, n_partitions, self.max_doc_update_iter,
-                                               self.mean_change_tol, n_threads=self.n_jobs or 1)
+                                               self.mean_change_tol, n_threads=self.n_jobs or 1,
+                                               point_theta=self._point_estimates())
             try:
                 yield runner
             finally:

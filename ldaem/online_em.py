@@ -107,7 +107,7 @@ class OnlineEM:
         if self._alpha_is_estimated(t, batch.shape[0]):
             self.doc_topic_prior_ = online.damped_alpha_step(
                 self.doc_topic_prior_, scale * totals.elog_theta, scale * batch.shape[0], rho,
-                symmetric=self.doc_topic_prior_update == "symmetric")
+                symmetric=self._alpha_update() == "symmetric")
         self.n_batch_iter_ = t
         previous = self.iterations_[-1].elbo if self.iterations_ else None
         record = MinibatchRecord(

@@ -49,3 +49,47 @@ def document_elbo(n, phi, gamma_d, alpha, log_beta_words):
             + (n * (phi * log_beta_words).sum(axis=0)).sum()
             - gammaln(gamma_d.sum()) + gammaln(gamma_d).sum() - ((gamma_d - 1) * elog_theta).sum()
             - (n * (phi * log_phi).sum(axis=0)).sum())
+
+
+def map_e_step(X, beta, alpha, gamma0, max_iter, tol):
+    """EM for each document's MAP topic proportions (docs/map.md), storing phi explicitly.
+
+    theta_d = gamma_d / sum gamma_d; each iteration computes the responsibilities phi_wk
+    proportional to theta_k beta_kw and gamma_d = alpha + phi @ n, with e_step's stopping rule.
+    Returns (gamma, sstats K x V, doc_bound): doc_bound the log posterior density of theta_d up to
+    p(w_d), log p(w_d | theta_d, beta) + log Dirichlet(theta_d | alpha + 1).
+    """
+    X = np.asarray(X.todense()) if hasattr(X, "todense") else np.asarray(X)
+    gamma = np.array(gamma0, dtype=float)
+    sstats = np.zeros_like(beta)
+    doc_bound = np.zeros(X.shape[0])
+    for d in range(X.shape[0]):
+        words = np.flatnonzero(X[d])
+        n = X[d, words]
+        for _ in range(max_iter):
+            phi = map_phi(gamma[d], beta[:, words])
+            new = alpha + phi @ n
+            if np.abs(new - gamma[d]).mean() < tol:
+                break
+            gamma[d] = new
+        else:
+            phi = map_phi(gamma[d], beta[:, words])
+        sstats[:, words] += phi * n
+        doc_bound[d] = map_document_objective(n, gamma[d] / gamma[d].sum(), alpha, beta[:, words])
+    return gamma, sstats, doc_bound
+
+
+def map_phi(gamma_d, beta_words):
+    """phi_wk proportional to theta_k beta_kw, K x W, columns on the simplex."""
+    phi = beta_words * gamma_d[:, None]
+    return phi / phi.sum(axis=0)
+
+
+def map_document_objective(n, theta, alpha, beta_words):
+    """log p(w_d | theta, beta) + log Dirichlet(theta | alpha + 1)."""
+    return float(n @ np.log(theta @ beta_words) + log_dirichlet_density(theta, alpha + 1.0))
+
+
+def log_dirichlet_density(x, params):
+    """log Dirichlet(x | params) of a point x of the simplex."""
+    return float(gammaln(params.sum()) - gammaln(params).sum() + ((params - 1.0) * np.log(x)).sum())

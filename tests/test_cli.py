@@ -75,6 +75,29 @@ def test_fit_writes_the_model_and_a_nondecreasing_elbo_log(fitted):
                                    f"{len(rows)} iterations")
 
 
+def test_fit_with_map_inference_writes_its_model_and_a_nondecreasing_log_posterior(tmp_path):
+    model_path = tmp_path / "map.npz"
+    result = fit_reuters(model_path, "--seed", 7, "--inference", "map", "--alpha", 0.2, "--max-iter", 8)
+    assert result.exit_code == 0, result.stderr
+    model = load_model(model_path)
+    assert model.settings["inference"] == "map" and model.eta is None
+    np.testing.assert_array_equal(model.alpha, 0.2)
+    header, *rows = read_tsv(tmp_path.joinpath("map.elbo.tsv").read_text())
+    assert header == ELBO_COLUMNS
+    assert np.all(np.diff([float(r[1]) for r in rows]) >= 0)
+    assert all(" log posterior " in line for line in result.stderr.splitlines() if line.startswith("iter "))
+    inferred = ldaem("infer", REUTERS, "--vocab", REUTERS_VOCAB, "-m", model_path, "-o", tmp_path / "theta.tsv")
+    assert inferred.exit_code == 0, inferred.stderr
+
+
+@pytest.mark.parametrize("options", [("--method", "online"), ("--alpha", "estimate"), ("--eta", "estimate")])
+def test_map_inference_refuses_what_it_cannot_do_before_reading(tmp_path, options):
+    result = fit_reuters(tmp_path / "m.npz", "--inference", "map", *options)
+    assert result.exit_code == 2
+    assert "--inference map works with --method batch, a fixed --alpha and a fixed --eta" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
 @pytest.mark.parametrize("n_words", [1, 4])
 def test_topics_text_has_one_line_per_topic_with_its_share_and_words(fitted, n_words):
     result = ldaem("topics", fitted.model, "-n", n_words)

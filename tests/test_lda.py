@@ -141,7 +141,7 @@ def test_dense_input_gives_the_same_model(reuters):
 @pytest.mark.parametrize("params,message", [
     ({"n_components": 0}, "n_components must be an integer >= 1"),
     ({"doc_topic_prior": -1.0}, "doc_topic_prior must be a positive number"),
-    ({"doc_topic_prior_update": "sometimes"}, "doc_topic_prior_update must be 'symmetric'"),
+    ({"doc_topic_prior_update": "sometimes"}, "doc_topic_prior_update must be None, 'symmetric'"),
     ({"tol": -1}, "tol must be a number >= 0"),
     ({"n_jobs": 0}, "n_jobs must be None, -1 or an integer >= 1"),
     ({"topic_word_prior_update": "auto"}, "topic_word_prior_update must be 'fixed' or 'estimate'"),
