@@ -34,6 +34,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/starts.py
+	$(BIN)/python bench/map.py
 
 # Online EM streaming 2M generated documents (written once to bench/data/) against gensim and scikit-learn: about 90 minutes.
 bench-online: $(VENV)/.bench-installed
