@@ -26,7 +26,8 @@ def model_arrays(path):
     return model.topic_word, model.alpha, model.elbo_trace
 
 
-@pytest.mark.parametrize("priors", [{}, {"topic_word_prior_update": "estimate", "doc_topic_prior_burn_in": 2}])
+@pytest.mark.parametrize("priors", [{}, {"topic_word_prior_update": "estimate", "doc_topic_prior_burn_in": 2},
+                                    {"inference": "map"}])
 def test_a_fit_stopped_by_its_callback_resumes_to_the_uninterrupted_model(reuters, tmp_path, priors):
     params = dict(n_components=6, random_state=2, max_iter=12, tol=0, **priors)
     whole = LDA(**params).fit(reuters.X)
