@@ -12,8 +12,16 @@ def e_step(X, beta, alpha, gamma0, max_iter, tol):
     Returns (gamma, sstats K x V, doc_bound): the ELBO of each document is the textbook sum of
     expectations (Blei et al. 2003, eq. 15) at gamma and the phi optimal for it.
     """
+    return _document_iterations(
+        X, beta, alpha, gamma0, max_iter, tol, optimal_phi,
+        lambda n, phi, gamma_d, beta_words: document_elbo(n, phi, gamma_d, alpha, np.log(beta_words)))
+
+
+def _document_iterations(X, beta, alpha, gamma0, max_iter, tol, phi_of, bound_of):
+    """gamma_d = alpha + phi_of(gamma_d, beta_words) @ n until it changes by less than tol (then
+    the current gamma and its phi are kept) or max_iter times, document by document; returns
+    (gamma, sstats K x V, doc_bound) with doc_bound[d] = bound_of(n, phi, gamma_d, beta_words)."""
     X = np.asarray(X.todense()) if hasattr(X, "todense") else np.asarray(X)
-    n_topics = beta.shape[0]
     gamma = np.array(gamma0, dtype=float)
     sstats = np.zeros_like(beta)
     doc_bound = np.zeros(X.shape[0])
@@ -21,15 +29,15 @@ def e_step(X, beta, alpha, gamma0, max_iter, tol):
         words = np.flatnonzero(X[d])
         n = X[d, words]
         for _ in range(max_iter):
-            phi = optimal_phi(gamma[d], beta[:, words])
+            phi = phi_of(gamma[d], beta[:, words])
             new = alpha + phi @ n
             if np.abs(new - gamma[d]).mean() < tol:
                 break      # converged: keep gamma, whose optimal phi is at hand
             gamma[d] = new
         else:
-            phi = optimal_phi(gamma[d], beta[:, words])
+            phi = phi_of(gamma[d], beta[:, words])
         sstats[:, words] += phi * n
-        doc_bound[d] = document_elbo(n, phi, gamma[d], alpha, np.log(beta[:, words]))
+        doc_bound[d] = bound_of(n, phi, gamma[d], beta[:, words])
     return gamma, sstats, doc_bound
 
 
@@ -59,24 +67,10 @@ def map_e_step(X, beta, alpha, gamma0, max_iter, tol):
     Returns (gamma, sstats K x V, doc_bound): doc_bound the log posterior density of theta_d up to
     p(w_d), log p(w_d | theta_d, beta) + log Dirichlet(theta_d | alpha + 1).
     """
-    X = np.asarray(X.todense()) if hasattr(X, "todense") else np.asarray(X)
-    gamma = np.array(gamma0, dtype=float)
-    sstats = np.zeros_like(beta)
-    doc_bound = np.zeros(X.shape[0])
-    for d in range(X.shape[0]):
-        words = np.flatnonzero(X[d])
-        n = X[d, words]
-        for _ in range(max_iter):
-            phi = map_phi(gamma[d], beta[:, words])
-            new = alpha + phi @ n
-            if np.abs(new - gamma[d]).mean() < tol:
-                break
-            gamma[d] = new
-        else:
-            phi = map_phi(gamma[d], beta[:, words])
-        sstats[:, words] += phi * n
-        doc_bound[d] = map_document_objective(n, gamma[d] / gamma[d].sum(), alpha, beta[:, words])
-    return gamma, sstats, doc_bound
+    return _document_iterations(
+        X, beta, alpha, gamma0, max_iter, tol, map_phi,
+        lambda n, phi, gamma_d, beta_words: map_document_objective(n, gamma_d / gamma_d.sum(), alpha,
+                                                                   beta_words))
 
 
 def map_phi(gamma_d, beta_words):
