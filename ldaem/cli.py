@@ -298,7 +298,7 @@ def main(ctx, verbose, debug):
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
 def fit(corpus, resume, quiet, **_):
-    """Fit K topics to CORPUS by variational EM and write the model.
+    """Fit K topics to CORPUS by variational EM (or MAP EM, --inference map); write the model.
 
     CORPUS is raw text (one document per line, a folder of files, JSON Lines or CSV) or a
     bag-of-words file (LDA-C, UCI, Matrix Market, npz); see --format. Every EM iteration (every
