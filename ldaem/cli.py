@@ -254,9 +254,8 @@ def main(ctx, verbose, debug):
               show_default=True,
               help="Batch: variational (a posterior over each document's topic proportions, Blei et "
                    "al. 2003) or map (EM for the most probable topics and proportions given --alpha "
-                   "and --eta as pseudo-counts, Asuncion et al. 2009; shallower E-steps, and better "
-                   "document completion than variational on AP). Inferring new documents is "
-                   "variational for both.")
+                   "and --eta as pseudo-counts, Asuncion et al. 2009; better document completion "
+                   "than variational on AP and KOS). Inferring new documents is variational for both.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Online: documents per minibatch.")
 @click.option("--tau0", type=click.FloatRange(min=0), default=16.0, show_default=True,

@@ -140,9 +140,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     inference : 'variational' (DESIGN.md: a Dirichlet posterior over each document's topic
         proportions) or 'map' (docs/map.md: batch EM for the maximum a posteriori topics and
         proportions, with alpha and eta fixed pseudo-counts; the log posterior takes the ELBO's
-        place in elbo_trace_ and the records). A MAP fit's E-steps are shallower and its document
-        completion better on AP (bench/map_results.md); either model infers new documents by the
-        variational E-step.
+        place in elbo_trace_ and the records). MAP fits complete held-out documents better on AP
+        and KOS (bench/map_results.md); either model infers new documents by the variational
+        E-step.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
         the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'auto' (the default: 'seeded' for batch EM with maximum-likelihood
