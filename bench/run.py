@@ -200,7 +200,7 @@ def completion(model, test):
 # from the counts of a few random documents), lda-c's random start, and MAP inference (docs/map.md),
 # also to a relative change of 1e-5, as its document completion still improves at the default's.
 RACE_SETTINGS = {"defaults": {}, "--init random": {"init": "random"}, "--inference map": {"inference": "map"},
-                 "--inference map --tol 1e-5": {"inference": "map", "tol": 1e-5}}
+                 "--inference map --tol 1e-5 --max-iter 300": {"inference": "map", "tol": 1e-5, "max_iter": 300}}
 
 
 def race_ldaem(train, test, n_topics, plan, target, params):

@@ -474,7 +474,7 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
 
     Returns (sstats, doc_bound, n_iter): sstats V x K (zeros(0, 0) unless
     want_sstats); doc_bound[d] = L_d, the document's ELBO at the phi optimal for gamma_d (with
-    point_theta: log p(w_d | theta_d, beta) + log Dirichlet(theta_d | alpha + 1), docs/map.md);
+    point_theta: log p(w_d | theta_d, beta) + sum_k alpha_k log theta_dk, docs/map.md);
     n_iter[d] = inner iterations used.
     """
     n_docs = indptr.shape[0] - 1
@@ -493,10 +493,6 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
         alpha_sum += alpha[k]
         alpha_log_gamma += math.lgamma(alpha[k])
     prior_norm = math.lgamma(alpha_sum) - alpha_log_gamma
-    # the normaliser of Dirichlet(alpha + 1), whose mode the MAP theta_d is (docs/map.md)
-    point_prior_norm = math.lgamma(alpha_sum + n_topics)
-    for k in range(n_topics):
-        point_prior_norm -= math.lgamma(alpha[k] + 1.0)
     for c in range(chunk_docs.shape[0] - 1):
         first = indptr[chunk_docs[c]]
         for d in prange(chunk_docs[c], chunk_docs[c + 1]):
@@ -508,13 +504,13 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
             for k in range(n_topics):
                 gamma_sum += gamma[d, k]
             if point_theta:
-                # log p(w_d | theta_d) + log Dir(theta_d | alpha + 1), theta_d = gamma_d / sum
+                # log p(w_d | theta_d) + sum_k alpha_k log theta_dk, theta_d = gamma_d / sum
                 # (docs/map.md); s_w was computed with t = gamma_d: p(w | theta_d) = s_w / sum
                 log_sum = math.log(gamma_sum)
                 n_tokens = 0.0
                 for i in range(start, end):
                     n_tokens += counts[i]
-                bound = point_prior_norm + word_bound - n_tokens * log_sum
+                bound = word_bound - n_tokens * log_sum
                 for k in range(n_topics):
                     bound += alpha[k] * (math.log(gamma[d, k]) - log_sum)
             else:

@@ -27,7 +27,7 @@ def save_checkpoint(path, state, settings):
         np.savez(f, checkpoint_version=np.array(CHECKPOINT_VERSION), topic_word=state.topic_word,
                  alpha=state.alpha, gamma=state.gamma, eta=np.array(np.nan if state.eta is None else state.eta),
                  iterations=records.reshape(len(state.iterations), len(_RECORD_FIELDS)),
-                 settings=np.array(json.dumps(settings, sort_keys=True)))
+                 settings=np.array(json.dumps(settings, sort_keys=True)), inference=np.array(state.inference))
     log.info("wrote the checkpoint %s after iteration %d", path, len(state.iterations))
 
 
@@ -42,7 +42,8 @@ def load_checkpoint(path):
         eta = float(arrays["eta"]) if "eta" in arrays else np.nan
         state = FitState(topic_word=arrays["topic_word"], alpha=arrays["alpha"], gamma=arrays["gamma"],
                          iterations=tuple(_record(row) for row in records),
-                         eta=None if np.isnan(eta) else eta)
+                         eta=None if np.isnan(eta) else eta,
+                         inference=str(arrays["inference"]) if "inference" in arrays else "variational")
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such checkpoint file") from None
     except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:

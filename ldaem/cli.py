@@ -357,6 +357,8 @@ def _fit(options, state, resumed_from):
     point_estimates = o.get("inference") == "map"
     if point_estimates and (online or prior_update not in (None, "fixed") or eta_update != "fixed"):
         raise click.UsageError("--inference map works with --method batch, a fixed --alpha and a fixed --eta")
+    if point_estimates and o["alpha_init"] is not None:
+        raise click.UsageError("--alpha-init starts an estimated alpha; --inference map holds it fixed: give --alpha")
     if restarts > 1 and (online or o["init"] not in INIT_NAMES):
         raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
     check_writable(o["output"])

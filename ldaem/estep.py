@@ -92,7 +92,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     entries_by_word(X), or None to compute it; overwrite_gamma: update the gamma given in place (it
     must be a C-contiguous float64 array) rather than a copy; point_theta: EM for each document's
     MAP theta_d = gamma_d / sum_k gamma_dk instead (docs/map.md), doc_bound its log p(w_d |
-    theta_d) + log Dir(theta_d | alpha + 1). Converges each document until the mean absolute
+    theta_d) + sum_k alpha_k log theta_dk. Converges each document until the mean absolute
     change of gamma_d is below tol, or max_iter inner iterations.
     """
     X = as_csr_counts(X)

@@ -102,6 +102,7 @@ class FitState:
     gamma: np.ndarray        # D x K, or None: the next E-step starts from alpha + N_d / K
     iterations: tuple        # the IterationRecords so far
     eta: float = None        # the topics' prior (None: maximum likelihood)
+    inference: str = "variational"   # the fit's inference ('variational' or 'map')
 
 
 class NumericalError(ArithmeticError):
@@ -139,8 +140,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     random_state : seed of the random initial topics.
     inference : 'variational' (DESIGN.md: a Dirichlet posterior over each document's topic
         proportions) or 'map' (docs/map.md: batch EM for the maximum a posteriori topics and
-        proportions, with alpha and eta fixed pseudo-counts; the log posterior takes the ELBO's
-        place in elbo_trace_ and the records). MAP fits complete held-out documents better on AP
+        proportions, with alpha and eta fixed pseudo-counts; the log posterior less its constant
+        normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete held-out documents better on AP
         and KOS (bench/map_results.md); either model infers new documents by the variational
         E-step.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
@@ -326,12 +327,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
 
     def _topic_bound(self):
         """sum_k E[log p(beta_k | eta)] - E[log q(beta_k | lambda_k)] (zero without smoothing);
-        for a MAP fit, sum_k log Dirichlet(beta_k | eta + 1) (docs/map.md)."""
+        for a MAP fit, eta sum_kw log beta_kw (docs/map.md)."""
         if self._point_estimates():
-            eta = self._topic_pseudo_count()
-            n_words, n_topics = self._topic_word.shape
-            return float(n_topics * (gammaln(n_words * (eta + 1.0)) - n_words * gammaln(eta + 1.0))
-                         + eta * np.log(self._topic_word).sum())
+            return float(self._topic_pseudo_count() * np.log(self._topic_word).sum())
         eta = self.topic_word_prior_
         if eta is None:
             return 0.0
@@ -483,6 +481,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                              f"this fit needs {expected}")
         if (state.eta is None) != (self.topic_word_prior_ is None):
             raise ValueError("the state to resume and this fit disagree on smoothing the topics (eta)")
+        if state.inference != self.inference:
+            raise ValueError(f"the state to resume is of a fit with inference={state.inference!r}, "
+                             f"this fit has inference={self.inference!r}")
         self.topic_word_prior_ = state.eta
         self._set_topics(np.ascontiguousarray(state.topic_word, dtype=np.float64))
         self.doc_topic_prior_ = np.asarray(state.alpha, dtype=np.float64).copy()
@@ -494,7 +495,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         runner = getattr(self, "_runner", None)
         return FitState(topic_word=self._topic_word.copy(), alpha=self.doc_topic_prior_.copy(),
                         gamma=None if runner is None else runner.gamma(),
-                        iterations=tuple(self.iterations_), eta=self.topic_word_prior_)
+                        iterations=tuple(self.iterations_), eta=self.topic_word_prior_,
+                        inference=self.inference)
 
     @contextlib.contextmanager
     def _dask_client(self):
@@ -580,8 +582,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         """An estimator ready to transform and score, rebuilt from a TopicModel."""
         saved = {name: model.settings[name] for name in cls._get_param_names()
                  if name in model.settings and name not in ("callback", "scheduler", "init")}
-        lda = cls(**{**saved, **params, "n_components": model.n_topics,
-                     "topic_word_prior": model.eta})
+        # a MAP model's file has no eta (its topics are points); its pseudo-count is a setting
+        eta = saved.get("topic_word_prior") if saved.get("inference") == "map" else model.eta
+        lda = cls(**{**saved, **params, "n_components": model.n_topics, "topic_word_prior": eta})
         lda.topic_word_prior_ = model.eta
         lda._set_topics(np.ascontiguousarray(model.topic_word.T))
         lda.doc_topic_prior_ = model.alpha.copy()

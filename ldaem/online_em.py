@@ -55,6 +55,8 @@ class OnlineEM:
         one at a time: nothing but the topics, alpha and the log is kept between calls.
         """
         self._validate_params()
+        if self.inference == "map":
+            raise ValueError("partial_fit is online EM: inference='map' works with batch fits only")
         if self.total_samples is None:
             raise ValueError("partial_fit needs total_samples, the number of documents in the corpus")
         continuing = hasattr(self, "components_")

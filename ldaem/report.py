@@ -257,7 +257,8 @@ def _facts(model, log):
     if settings.get("n_tokens"):
         parts.append(f"{settings['n_tokens']:,.0f} tokens")
     parts.append(f"{model.elbo_trace.size} iterations")
-    parts.append(f"final ELBO {_number(log.elbo[-1] if log.elbo.size else None, '.4f')} {log.unit}")
+    objective = "log posterior" if settings.get("inference") == "map" else "ELBO"
+    parts.append(f"final {objective} {_number(log.elbo[-1] if log.elbo.size else None, '.4f')} {log.unit}")
     if log.heldout_per_token.size:
         parts.append(f"held-out bound {log.heldout_per_token[-1]:.4f} nats per token")
     parts.append(f"mean alpha {model.alpha.mean():.3g}")

@@ -65,7 +65,7 @@ def map_e_step(X, beta, alpha, gamma0, max_iter, tol):
     theta_d = gamma_d / sum gamma_d; each iteration computes the responsibilities phi_wk
     proportional to theta_k beta_kw and gamma_d = alpha + phi @ n, with e_step's stopping rule.
     Returns (gamma, sstats K x V, doc_bound): doc_bound the log posterior density of theta_d up to
-    p(w_d), log p(w_d | theta_d, beta) + log Dirichlet(theta_d | alpha + 1).
+    constants, log p(w_d | theta_d, beta) + sum_k alpha_k log theta_dk.
     """
     return _document_iterations(
         X, beta, alpha, gamma0, max_iter, tol, map_phi,
@@ -80,10 +80,5 @@ def map_phi(gamma_d, beta_words):
 
 
 def map_document_objective(n, theta, alpha, beta_words):
-    """log p(w_d | theta, beta) + log Dirichlet(theta | alpha + 1)."""
-    return float(n @ np.log(theta @ beta_words) + log_dirichlet_density(theta, alpha + 1.0))
-
-
-def log_dirichlet_density(x, params):
-    """log Dirichlet(x | params) of a point x of the simplex."""
-    return float(gammaln(params.sum()) - gammaln(params).sum() + ((params - 1.0) * np.log(x)).sum())
+    """log p(w_d | theta, beta) + log Dirichlet(theta | alpha + 1), less the Dirichlet's normaliser."""
+    return float(n @ np.log(theta @ beta_words) + alpha @ np.log(theta))

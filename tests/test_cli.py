@@ -90,12 +90,19 @@ def test_fit_with_map_inference_writes_its_model_and_a_nondecreasing_log_posteri
     assert inferred.exit_code == 0, inferred.stderr
 
 
-@pytest.mark.parametrize("options", [("--method", "online"), ("--alpha", "estimate"), ("--eta", "estimate")])
+@pytest.mark.parametrize("options", [("--method", "online"), ("--alpha", "estimate"), ("--alpha", "asymmetric"),
+                                     ("--eta", "estimate")])
 def test_map_inference_refuses_what_it_cannot_do_before_reading(tmp_path, options):
     result = fit_reuters(tmp_path / "m.npz", "--inference", "map", *options)
     assert result.exit_code == 2
     assert "--inference map works with --method batch, a fixed --alpha and a fixed --eta" in result.stderr
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_map_inference_refuses_an_alpha_init(tmp_path):
+    result = fit_reuters(tmp_path / "m.npz", "--inference", "map", "--alpha-init", 0.3)
+    assert result.exit_code == 2
+    assert "--alpha-init starts an estimated alpha; --inference map holds it fixed: give --alpha" in result.stderr
 
 
 @pytest.mark.parametrize("n_words", [1, 4])

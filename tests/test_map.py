@@ -49,8 +49,8 @@ def test_converged_map_e_step_finds_the_posterior_mode():
 
 
 def test_first_iteration_objective_and_m_step_match_the_reference(reuters):
-    """From given topics, iteration 1's objective is the documents' MAP objectives plus sum_k
-    log Dir(beta_k | eta + 1), and its M-step gives beta proportional to the counts plus eta."""
+    """From given topics, iteration 1's objective is the documents' MAP objectives plus
+    eta sum_kw log beta_kw, and its M-step gives beta proportional to the counts plus eta."""
     X, n_topics, alpha, eta = reuters.X[:150], 4, 0.2, 0.03
     counts = np.random.default_rng(1).gamma(1.0, 1.0, (n_topics, X.shape[1]))
     lda = LDA(n_topics, inference="map", doc_topic_prior=alpha, topic_word_prior=eta, init=counts,
@@ -58,7 +58,7 @@ def test_first_iteration_objective_and_m_step_match_the_reference(reuters):
     beta = counts / counts.sum(axis=1, keepdims=True)
     alphas = np.full(n_topics, alpha)
     _, sstats, doc_bound = reference.map_e_step(X, beta, alphas, initial_gamma(X, alphas), 50, 1e-3)
-    topic_bound = sum(reference.log_dirichlet_density(b, np.full(b.size, eta + 1.0)) for b in beta)
+    topic_bound = eta * np.log(beta).sum()
     np.testing.assert_allclose(lda.elbo_trace_[0], doc_bound.sum() + topic_bound, rtol=1e-11)
     expected = (sstats + eta) / (sstats + eta).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(lda.components_, expected, rtol=1e-10)
@@ -84,13 +84,16 @@ def test_map_recovers_topics_of_the_generative_process():
 
 def test_map_model_round_trip_and_inference(reuters, tmp_path):
     """The fitted model is an LDA model like any other: point topics (no eta in the file), alpha,
-    and the variational inference of new documents; the file records the inference."""
-    lda = LDA(5, inference="map", random_state=0, max_iter=5).fit(reuters.X)
+    and the variational inference of new documents; the file records the inference and the
+    pseudo-count eta, which a rebuilt estimator keeps."""
+    lda = LDA(5, inference="map", topic_word_prior=0.3, random_state=0, max_iter=5).fit(reuters.X)
     assert lda.topic_word_prior_ is None
     save_model(tmp_path / "m.npz", lda.to_model(reuters.vocab, {"seed": 0}))
     model = load_model(tmp_path / "m.npz")
     assert model.eta is None and model.settings["inference"] == "map"
     restored = LDA.from_model(model)
+    assert restored.get_params()["topic_word_prior"] == 0.3 and restored.topic_word_prior_ is None
+    assert restored._topic_bound() == lda._topic_bound()
     np.testing.assert_array_equal(restored.transform(reuters.X), lda.transform(reuters.X))
     variational = e_step(reuters.X, lda.components_.T, lda.doc_topic_prior_, want_sstats=False)
     np.testing.assert_allclose(lda.score(reuters.X), variational.doc_bound.sum(), rtol=1e-12)
@@ -105,3 +108,28 @@ def test_map_model_round_trip_and_inference(reuters, tmp_path):
 def test_map_refuses_what_it_cannot_do(reuters, params, message):
     with pytest.raises(ValueError, match=message):
         LDA(3, **{"inference": "map", **params}).fit(reuters.X)
+
+
+def test_partial_fit_is_refused_for_map(reuters):
+    with pytest.raises(ValueError, match="partial_fit is online EM: inference='map' works with batch"):
+        LDA(3, inference="map", total_samples=1000).partial_fit(reuters.X[:100])
+
+
+def test_a_state_resumes_only_a_fit_of_the_same_inference(reuters):
+    """A variational fit's state (maximum-likelihood topics, as a MAP fit's) does not resume a
+    MAP fit, nor the other way round."""
+    for first, second in (("variational", "map"), ("map", "variational")):
+        state = LDA(3, inference=first, random_state=0, max_iter=2).fit(reuters.X).fit_state()
+        assert state.inference == first
+        with pytest.raises(ValueError, match=f"inference='{first}', this fit has inference='{second}'"):
+            LDA(3, inference=second, random_state=0, max_iter=4).fit(reuters.X, resume=state)
+
+
+def test_map_objective_is_on_the_scale_of_the_log_likelihood(reuters):
+    """Without the priors' constant normalisers the logged objective is negative and, per token,
+    below the training log-likelihood only by the pseudo-counts' terms: EM's relative stopping
+    rule means for it what it means for the ELBO."""
+    lda = LDA(10, inference="map", random_state=0, max_iter=10, tol=0).fit(reuters.X)
+    assert np.all(lda.elbo_trace_ < 0)
+    loglik = lda.iterations_[-1].elbo_per_token - lda._topic_bound() / reuters.X.sum()
+    assert -12 < lda.iterations_[-1].elbo_per_token < loglik < 0
