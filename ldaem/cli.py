@@ -854,12 +854,16 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the held-out split and of every fit.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@click.option("--inference", type=click.Choice(["variational", "map"]), default="variational",
+              show_default=True,
+              help="Fit each K as `ldaem fit --inference` does, with its defaults (for map, 'train' "
+                   "is the log posterior per token, not a bound).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
 def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic_counts, heldout, top_n,
-           seed, threads, output_format, quiet):
+           seed, threads, inference, output_format, quiet):
     """Compare numbers of topics on CORPUS, to choose K.
 
     Keeps a random --heldout share of the documents out, fits each K to the rest (loading the
@@ -886,7 +890,8 @@ def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic
     data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding, **reading)
     say(f"loaded {corpus}: {data.describe()}")
     rows = compare_topic_counts(
-        data.X, counts, heldout, seed, top_n, make_lda=lambda k: LDA(k, random_state=seed, n_jobs=threads),
+        data.X, counts, heldout, seed, top_n,
+        make_lda=lambda k: LDA(k, random_state=seed, n_jobs=threads, inference=inference),
         on_fit=lambda k, lda: say(f"K={k}: {lda.n_iter_} iterations"))
     if output_format == "json":
         click.echo(json.dumps(rows, indent=1))
