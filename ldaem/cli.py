@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from ldaem.errors import CorpusError, LdaemError
+from ldaem.records import OBJECTIVE_NAMES
 from ldaem.fileio import atomic_output, check_writable
 
 
@@ -250,7 +251,7 @@ def main(ctx, verbose, debug):
 @click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
               help="batch: variational EM over the whole corpus each iteration; online: stochastic "
                    "variational EM, one update per minibatch (Hoffman, Blei & Bach 2010).")
-@click.option("--inference", type=click.Choice(["variational", "map"]), default="variational",
+@click.option("--inference", type=click.Choice(list(OBJECTIVE_NAMES)), default="variational",
               show_default=True,
               help="Batch: variational (a posterior over each document's topic proportions, Blei et "
                    "al. 2003) or map (EM for the most probable topics and proportions given --alpha "
@@ -354,7 +355,8 @@ def _fit(options, state, resumed_from):
     if o["stream"] and not (online and o["init"] in ("auto", "random")):
         raise click.UsageError("--stream works with --method online and --init auto or random")
     restarts = o.get("restarts", 1)
-    point_estimates = o.get("inference") == "map"
+    inference = o.get("inference", "variational")     # absent from checkpoints before it existed
+    point_estimates = inference == "map"
     if point_estimates and (online or prior_update not in (None, "fixed") or eta_update != "fixed"):
         raise click.UsageError("--inference map works with --method batch, a fixed --alpha and a fixed --eta")
     if point_estimates and o["alpha_init"] is not None:
@@ -384,7 +386,7 @@ def _fit(options, state, resumed_from):
                                   heldout_log)
     else:
         logger = _IterationLogger(say, o["max_iter"], o["tol"], heldout_log, restarts,
-                                  "log posterior" if point_estimates else "ELBO")
+                                  OBJECTIVE_NAMES[inference])
     lda = LDA(n_components=o["n_topics"], doc_topic_prior=fixed_alpha or o["alpha_init"],
               doc_topic_prior_update=prior_update, doc_topic_prior_burn_in=o["alpha_burn_in"],
               topic_word_prior=eta, topic_word_prior_update=eta_update, max_iter=o["passes"] if online else o["max_iter"],
@@ -392,7 +394,7 @@ def _fit(options, state, resumed_from):
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
               batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
               init=_initial_topics(o["init"], data.vocab, o["n_topics"]), n_init=restarts,
-              inference="map" if point_estimates else "variational")
+              inference=inference)
     checkpoint = _checkpoint_path(o["output"])
     if state is not None:
         logger.replay(state.iterations)
@@ -854,7 +856,7 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the held-out split and of every fit.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
-@click.option("--inference", type=click.Choice(["variational", "map"]), default="variational",
+@click.option("--inference", type=click.Choice(list(OBJECTIVE_NAMES)), default="variational",
               show_default=True,
               help="Fit each K as `ldaem fit --inference` does, with its defaults (for map, 'train' "
                    "is the log posterior per token, not a bound).")

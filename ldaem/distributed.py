@@ -78,10 +78,10 @@ def _n_rows(X):
     return X.shape[0]
 
 
-def _partition_task(n_threads, *args):
+def _partition_task(n_threads, *args, **kwargs):
     """partition_e_step on a worker, with n_threads numba threads."""
     with numba_threads(n_threads):
-        return partition_e_step(*args)
+        return partition_e_step(*args, **kwargs)
 
 
 def minibatch_e_step(X, exp_elog_beta, alpha, max_iter, tol):
@@ -227,7 +227,7 @@ class DaskEStep:
         self._forget_lost_gamma()
         beta = self._client.scatter(np.ascontiguousarray(exp_elog_beta), hash=False)
         outputs = [self._client.submit(_partition_task, self._n_threads, part, beta, alpha, gamma,
-                                       self._max_iter, self._tol, index, False, self._point_theta,
+                                       self._max_iter, self._tol, index, point_theta=self._point_theta,
                                        pure=False)
                    for part, gamma, index in zip(self._partitions, self._gamma, self._word_index)]
         gamma = [self._client.submit(operator.itemgetter(0), out, pure=False) for out in outputs]

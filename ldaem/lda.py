@@ -21,7 +21,7 @@ from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.estep import as_csr_counts, e_step, topic_expectations
 from ldaem.model import TopicModel
 from ldaem.online_em import OnlineEM
-from ldaem.records import IterationRecord
+from ldaem.records import OBJECTIVE_NAMES, IterationRecord
 from ldaem.resources import check_fit_memory
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ SEEDED_DOCUMENTS = 5
 
 INIT_NAMES = ("auto", "random", "seeded")
 
-INFERENCE_NAMES = ("variational", "map")
+INFERENCE_NAMES = tuple(OBJECTIVE_NAMES)
 
 # inference='map''s defaults for the pseudo-counts alpha and eta (docs/map.md): chosen on AP at
 # K=50 (bench/map_results.md), near tomotopy's defaults (alpha 0.1, eta 0.01).
@@ -118,9 +118,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     n_components : number of topics K.
     doc_topic_prior : alpha, the starting (or fixed) value of the symmetric Dirichlet prior on
         each document's topic proportions; None means 0.5 (DEFAULT_DOC_TOPIC_PRIOR) for batch
-        EM, 1 / K online and 0.1 (a pseudo-count) for inference='map'. Online EM moves alpha by small damped steps, and from 0.5 it was
-        still 10 times the generating alpha after a pass over 100k documents, whose topics
-        it had blurred (matched to the generating ones at 0.59 instead of 0.80).
+        EM, 1 / K online and 0.1 (a pseudo-count) for inference='map'. Online EM moves alpha by
+        small damped steps, and from 0.5 it was still 10 times the generating alpha after a pass
+        over 100k documents, whose topics it had blurred (matched to the generating ones at 0.59
+        instead of 0.80).
     doc_topic_prior_update : 'symmetric' (Newton-Raphson on one shared alpha, as lda-c's
         "estimate"), 'asymmetric' (one alpha per topic) or 'fixed'; None means 'symmetric', and
         'fixed' for inference='map'.
@@ -141,9 +142,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     inference : 'variational' (DESIGN.md: a Dirichlet posterior over each document's topic
         proportions) or 'map' (docs/map.md: batch EM for the maximum a posteriori topics and
         proportions, with alpha and eta fixed pseudo-counts; the log posterior less its constant
-        normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete held-out documents better on AP
-        and KOS (bench/map_results.md); either model infers new documents by the variational
-        E-step.
+        normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete
+        held-out documents better on AP and KOS (bench/map_results.md); either model infers new
+        documents by the variational E-step.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
         the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'auto' (the default: 'seeded' for batch EM with maximum-likelihood
@@ -237,7 +238,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         if self.n_init > 1 and (self.learning_method == "online" or not isinstance(self.init, str)):
             raise ValueError("LDA parameter n_init > 1 works with learning_method='batch' and "
                              "init 'auto', 'random' or 'seeded' only")
-        if self.inference == "map" and (self.learning_method == "online" or self._alpha_update() != "fixed"
+        if self._point_estimates() and (self.learning_method == "online" or self._alpha_update() != "fixed"
                                         or self.topic_word_prior_update != "fixed"):
             raise ValueError("LDA parameter inference='map' works with learning_method='batch' and "
                              "holds alpha and eta fixed (doc_topic_prior_update None or 'fixed', "

@@ -55,7 +55,7 @@ class OnlineEM:
         one at a time: nothing but the topics, alpha and the log is kept between calls.
         """
         self._validate_params()
-        if self.inference == "map":
+        if self._point_estimates():
             raise ValueError("partial_fit is online EM: inference='map' works with batch fits only")
         if self.total_samples is None:
             raise ValueError("partial_fit needs total_samples, the number of documents in the corpus")

@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 
+# What the records' elbo is under each of LDA's inferences (its inference parameter): the ELBO of
+# variational EM, or the log posterior less its constants of MAP EM (docs/map.md).
+OBJECTIVE_NAMES = {"variational": "ELBO", "map": "log posterior"}
+
 
 @dataclass(frozen=True)
 class IterationRecord:

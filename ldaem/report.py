@@ -16,6 +16,7 @@ import numpy as np
 from ldaem.errors import LdaemError
 from ldaem.evaluate import npmi_coherence, top_words, umass_coherence
 from ldaem.fileio import atomic_output
+from ldaem.records import OBJECTIVE_NAMES
 
 INSTALL_HINT = "pip install 'ldaem[report]'"
 
@@ -257,7 +258,7 @@ def _facts(model, log):
     if settings.get("n_tokens"):
         parts.append(f"{settings['n_tokens']:,.0f} tokens")
     parts.append(f"{model.elbo_trace.size} iterations")
-    objective = "log posterior" if settings.get("inference") == "map" else "ELBO"
+    objective = OBJECTIVE_NAMES[settings.get("inference", "variational")]
     parts.append(f"final {objective} {_number(log.elbo[-1] if log.elbo.size else None, '.4f')} {log.unit}")
     if log.heldout_per_token.size:
         parts.append(f"held-out bound {log.heldout_per_token[-1]:.4f} nats per token")

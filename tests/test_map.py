@@ -126,10 +126,10 @@ def test_a_state_resumes_only_a_fit_of_the_same_inference(reuters):
 
 
 def test_map_objective_is_on_the_scale_of_the_log_likelihood(reuters):
-    """Without the priors' constant normalisers the logged objective is negative and, per token,
-    below the training log-likelihood only by the pseudo-counts' terms: EM's relative stopping
-    rule means for it what it means for the ELBO."""
+    """Without the priors' constant normalisers the logged objective is negative, a few nats per
+    token like a log-likelihood, and its topic term (eta sum log beta) lowers it: EM's relative
+    stopping rule means for it what it means for the ELBO."""
     lda = LDA(10, inference="map", random_state=0, max_iter=10, tol=0).fit(reuters.X)
     assert np.all(lda.elbo_trace_ < 0)
-    loglik = lda.iterations_[-1].elbo_per_token - lda._topic_bound() / reuters.X.sum()
-    assert -12 < lda.iterations_[-1].elbo_per_token < loglik < 0
+    without_topic_term = lda.iterations_[-1].elbo_per_token - lda._topic_bound() / reuters.X.sum()
+    assert -12 < lda.iterations_[-1].elbo_per_token < without_topic_term < 0
