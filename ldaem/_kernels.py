@@ -403,6 +403,25 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     return word_bound, n_iter
 
 
+@njit(**KERNEL)
+def _theta_bound(gamma_d, gamma_sum, alpha):
+    """The terms of L_d (DESIGN.md, "The ELBO") in gamma_d but for the prior's normaliser:
+    sum_k (alpha_k - gamma_dk) E[log theta_dk] + log Gamma(gamma_dk) - log Gamma(sum_k gamma_dk),
+    with E[log theta_dk] recomputed in float64 whatever the E-step's precision. digamma and
+    log Gamma share their shift and logarithm, and the loop vectorises.
+
+    Equivalent to ((alpha - g) * (digamma(g) - digamma(g.sum())) + gammaln(g)).sum() - gammaln(g.sum()).
+    """
+    psi_sum = digamma(gamma_sum)
+    bound = -math.lgamma(gamma_sum)
+    for k in range(gamma_d.shape[0]):
+        g = gamma_d[k]
+        y, shift = _digamma_parts(g)
+        log_y = fast_log(y)
+        bound += (alpha[k] - g) * (log_y + shift - psi_sum) + _log_gamma_from_parts(g, y, log_y)
+    return bound
+
+
 @njit(cache=True)
 def word_index(indptr, indices, chunk_docs, word_ptr, entry, entry_doc):
     """Fills the entries by word of each chunk of the CSR batch's documents. Chunk c holds
@@ -514,12 +533,7 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
                 for k in range(n_topics):
                     bound += alpha[k] * (math.log(gamma[d, k]) - log_sum)
             else:
-                # L_d (DESIGN.md, "The ELBO"); E[log theta_dk] = log t_dk recomputed exactly with digamma
-                psi_sum = digamma(gamma_sum)
-                bound = prior_norm - math.lgamma(gamma_sum) + word_bound
-                for k in range(n_topics):
-                    g = gamma[d, k]
-                    bound += (alpha[k] - g) * (digamma(g) - psi_sum) + math.lgamma(g)
+                bound = prior_norm + word_bound + _theta_bound(gamma[d], gamma_sum, alpha)
             doc_bound[d] = bound
         if want_sstats:
             _add_topic_word_sstats(word_ptr[c], entry, entry_doc, first, ratio, exp_elog_theta, sstats)

@@ -55,6 +55,16 @@ def test_log_gamma_matches_scipy():
     np.testing.assert_allclose(ours, gammaln(x), rtol=1e-13, atol=1e-13)
 
 
+def test_theta_bound_matches_scipy():
+    rng = np.random.default_rng(4)
+    for n_topics in (1, 3, 20, 101):
+        gamma_d = 1e-3 + rng.gamma(0.3, 4.0, n_topics)
+        alpha = rng.uniform(0.01, 2.0, n_topics)
+        elog_theta = digamma(gamma_d) - digamma(gamma_d.sum())
+        expected = ((alpha - gamma_d) * elog_theta + gammaln(gamma_d)).sum() - gammaln(gamma_d.sum())
+        assert _kernels._theta_bound(gamma_d, gamma_d.sum(), alpha) == pytest.approx(expected, rel=1e-13, abs=1e-12)
+
+
 @pytest.mark.parametrize("n_chunks", [1, 7, 64])
 def test_topic_expectations_match_numpy(n_chunks):
     rng = np.random.default_rng(1)
