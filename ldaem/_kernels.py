@@ -3,7 +3,10 @@
 Only numba functions over contiguous arrays and scalars live here: no classes, logging or I/O.
 Topic-word parameters are stored word-major (V x K). The E-step copies each document's rows of
 them once into a K x n block (topic-major, its n words contiguous), so that every inner iteration
-runs over contiguous loops of the document's words, which LLVM vectorises.
+runs over contiguous loops of the document's words, which LLVM vectorises. The weights may be
+float32: the blocks, products, ratios and exp(E[log theta]) then are too (twice the values per
+vector instruction and half the bytes), while gamma, the sufficient statistics and the bounds stay
+float64.
 Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
 """
 
@@ -289,8 +292,9 @@ def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
     Equivalent to s = t @ B[:, :n_words]; ratio = n / s; acc = B[:, :n_words] @ ratio.
     """
     n_topics = block.shape[0]
+    zero = s.dtype.type(0)      # not 0.0, which would make float32 sums float64
     for j in range(n_words):
-        s[j] = 0.0
+        s[j] = zero
     k = 0
     while k + 4 <= n_topics:
         t0, t1, t2, t3 = t[k], t[k + 1], t[k + 2], t[k + 3]
@@ -304,7 +308,7 @@ def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
         ratio[j] = block_counts[j] / s[j]
     k = 0
     while k + 4 <= n_topics:
-        a0 = a1 = a2 = a3 = 0.0
+        a0 = a1 = a2 = a3 = zero
         for j in range(n_words):
             r = ratio[j]
             a0 += r * block[k, j]
@@ -314,7 +318,7 @@ def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
         acc[k], acc[k + 1], acc[k + 2], acc[k + 3] = a0, a1, a2, a3
         k += 4
     for k in range(k, n_topics):
-        a0 = 0.0
+        a0 = zero
         for j in range(n_words):
             a0 += ratio[j] * block[k, j]
         acc[k] = a0
@@ -366,9 +370,11 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     """
     n_topics = alpha.shape[0]
     width = max(VECTOR, min(_padded(end - start), BLOCK_VALUES // n_topics // VECTOR * VECTOR))
-    block = np.empty((n_topics, width))
-    block_counts, s, block_ratio = np.empty(width), np.empty(width), np.empty(width)
-    acc, part, previous = np.empty(n_topics), np.empty(n_topics), np.empty(n_topics)
+    dtype = exp_elog_beta.dtype
+    block = np.empty((n_topics, width), dtype=dtype)
+    block_counts, s = np.empty(width, dtype=dtype), np.empty(width, dtype=dtype)
+    block_ratio = np.empty(width, dtype=dtype)
+    acc, part, previous = np.empty(n_topics, dtype=dtype), np.empty(n_topics, dtype=dtype), np.empty(n_topics)
     gathered = end - start <= width
     if gathered:
         _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
@@ -485,7 +491,8 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
     E-step of EM for MAP topic proportions (docs/map.md).
 
     indptr, indices, counts: the batch's rows (int32 or int64, the same, and float64); exp_elog_beta: V x K, beta
-    itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones; alpha: K;
+    itself for maximum-likelihood topics or exp(E[log beta]) for smoothed ones, float64 or float32
+    (the precision of the inner iterations); alpha: K;
     gamma: D x K starting point (a warm start or alpha + N_d / K), updated in place; chunk_docs:
     the bounds of the chunks of documents taken in turn (the ratios n_dw / s_dw of one chunk at a
     time are kept, not the whole batch's); word_ptr, entry, entry_doc: the batch's word_index by
@@ -498,14 +505,14 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
     """
     n_docs = indptr.shape[0] - 1
     n_words, n_topics = exp_elog_beta.shape
-    exp_elog_theta = np.empty((n_docs, n_topics))
+    exp_elog_theta = np.empty((n_docs, n_topics), dtype=exp_elog_beta.dtype)
     doc_bound = np.empty(n_docs)
     n_iter = np.empty(n_docs, dtype=np.int64)
     sstats = np.zeros((n_words, n_topics) if want_sstats else (0, 0))
     chunk_nonzeros = 0
     for c in range(chunk_docs.shape[0] - 1):
         chunk_nonzeros = max(chunk_nonzeros, indptr[chunk_docs[c + 1]] - indptr[chunk_docs[c]])
-    ratio = np.empty(chunk_nonzeros)
+    ratio = np.empty(chunk_nonzeros, dtype=exp_elog_beta.dtype)
     alpha_sum = 0.0
     alpha_log_gamma = 0.0
     for k in range(n_topics):

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from ldaem.errors import CorpusError, LdaemError
-from ldaem.records import OBJECTIVE_NAMES
+from ldaem.records import OBJECTIVE_NAMES, PRECISIONS
 from ldaem.fileio import atomic_output, check_writable
 
 
@@ -284,6 +284,9 @@ def main(ctx, verbose, debug):
                    "better topics and shallower first E-steps than random on AP), or a model "
                    "file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
+@click.option("--dtype", type=click.Choice(PRECISIONS), default="float64", show_default=True,
+              help="Precision of the E-step's inner iterations: float32 runs them 1.5-2x faster; "
+                   "gamma, the M-step and the ELBO stay float64.")
 @click.option("--heldout", metavar="SHARE|FILE",
               help="Keep a random SHARE (e.g. 0.1) of the documents out of the fit, or score the "
                    "documents of FILE (same format options), and log their per-word bound.")
@@ -394,7 +397,7 @@ def _fit(options, state, resumed_from):
               random_state=o["seed"], n_jobs=o["threads"], learning_method=o["method"],
               batch_size=o["batch_size"], learning_offset=o["tau0"], learning_decay=o["kappa"],
               init=_initial_topics(o["init"], data.vocab, o["n_topics"]), n_init=restarts,
-              inference=inference)
+              inference=inference, dtype=o.get("dtype", "float64"))     # dtype: absent from older checkpoints
     checkpoint = _checkpoint_path(o["output"])
     if state is not None:
         logger.replay(state.iterations)

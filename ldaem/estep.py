@@ -83,11 +83,35 @@ def _no_word_index(X):
                      np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
 
 
+# The float32 E-step raises its topic weights to at least this, so that none underflows to zero
+# (maximum-likelihood topics floor unseen words at 1e-100) and every s_w = sum_k t_k w_wk and
+# ratio n_dw / s_w stays a normal float32; a weight this small only matters to a word whose weights
+# in every topic are as small.
+FLOAT32_WEIGHT_FLOOR = 1e-30
+
+
+def topic_weights(exp_elog_beta, dtype="float64"):
+    """The E-step's V x K topic weights (beta, or exp(E[log beta])) in its working precision:
+    float64 as they are, or float32, floored at FLOAT32_WEIGHT_FLOOR. The E-step computes in the
+    precision of the weights it is given (its products, ratios and exp(E[log theta]); gamma, the
+    sufficient statistics and the ELBO stay float64)."""
+    if dtype == "float32":
+        return np.maximum(exp_elog_beta, FLOAT32_WEIGHT_FLOOR).astype(np.float32, order="C")
+    return np.ascontiguousarray(exp_elog_beta, dtype=np.float64)
+
+
+def _kernel_weights(exp_elog_beta):
+    """The weights as the kernel takes them: float32 ones as they are (topic_weights), others float64."""
+    dtype = np.float32 if exp_elog_beta.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(exp_elog_beta, dtype=dtype)
+
+
 def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sstats=True,
            word_index=None, overwrite_gamma=False, point_theta=False):
     """Mean-field E-step over the documents of X (D x V counts) for fixed topics.
 
-    exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed);
+    exp_elog_beta: V x K word-major topic-word weights (beta, or exp(E[log beta]) when smoothed),
+    float64, or float32 from topic_weights for a single-precision E-step;
     alpha: K; gamma: D x K warm start (default alpha + N_d / K); word_index: X's WordIndex, from
     entries_by_word(X), or None to compute it; overwrite_gamma: update the gamma given in place (it
     must be a C-contiguous float64 array) rather than a copy; point_theta: EM for each document's
@@ -106,7 +130,7 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     elif word_index is None:
         word_index = entries_by_word(X)
     sstats, doc_bound, n_iter = _kernels.e_step(
-        X.indptr, X.indices, X.data, np.ascontiguousarray(exp_elog_beta, dtype=np.float64),
+        X.indptr, X.indices, X.data, _kernel_weights(exp_elog_beta),
         alpha, gamma, int(max_iter), float(tol), bool(want_sstats), *word_index, bool(point_theta))
     return EStepResult(gamma=gamma, sstats=sstats, doc_bound=doc_bound, n_iter=n_iter)
 

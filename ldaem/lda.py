@@ -18,10 +18,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ldaem import mstep
 from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
-from ldaem.estep import as_csr_counts, e_step, topic_expectations
+from ldaem.estep import as_csr_counts, e_step, topic_expectations, topic_weights
 from ldaem.model import TopicModel
 from ldaem.online_em import OnlineEM
-from ldaem.records import OBJECTIVE_NAMES, IterationRecord
+from ldaem.records import OBJECTIVE_NAMES, PRECISIONS, IterationRecord
 from ldaem.resources import check_fit_memory
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ _PARAMETER_RULES = {
     "n_partitions": (lambda v: v is None or _is_int(1)(v), "None or an integer >= 1"),
     "n_init": (_is_int(1), "an integer >= 1"),
     "inference": (lambda v: v in INFERENCE_NAMES, "'variational' or 'map'"),
+    "dtype": (lambda v: v in PRECISIONS, "'float64' or 'float32'"),
 }
 
 
@@ -145,6 +146,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete
         held-out documents better on AP and KOS (bench/map_results.md); either model infers new
         documents by the variational E-step.
+    dtype : the precision of the E-step's inner iterations, 'float64' or 'float32' (the topic
+        weights, their products with exp(E[log theta]) and the ratios n_dw / s_w; gamma, the
+        sufficient statistics, the M-step and the ELBO stay float64). float32 makes E-steps 1.5-2x
+        faster (bench/scaling_results.md) for a change in the ELBO near float32's resolution.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
         the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'auto' (the default: 'seeded' for batch EM with maximum-likelihood
@@ -198,7 +203,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                  mean_change_tol=1e-3, random_state=None, n_jobs=None, callback=None,
                  learning_method="batch", batch_size=512, learning_offset=16.0, learning_decay=0.6,
                  total_samples=None, scheduler=None, n_partitions=None, init="auto", n_init=1,
-                 inference="variational"):
+                 inference="variational", dtype="float64"):
         self.n_components = n_components
         self.doc_topic_prior = doc_topic_prior
         self.doc_topic_prior_update = doc_topic_prior_update
@@ -222,6 +227,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         self.init = init
         self.n_init = n_init
         self.inference = inference
+        self.dtype = dtype
 
     def __sklearn_clone__(self):
         """clone() copies every parameter but the scheduler: a Dask client is shared, not copied."""
@@ -318,9 +324,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         for smoothed topics the sums of _topic_bound and eta's M-step (ldaem.estep.topic_expectations)."""
         self._topic_word = topic_word
         if self.topic_word_prior_ is None:
-            self._exp_elog_beta, self._topic_sums = topic_word, None
+            weights, self._topic_sums = topic_word, None
         else:
-            self._exp_elog_beta, self._topic_sums = topic_expectations(topic_word)
+            weights, self._topic_sums = topic_expectations(topic_word)
+        self._exp_elog_beta = topic_weights(weights, self.dtype)
 
     def _topic_pseudo_count(self):
         """eta of a MAP fit, added to each topic's expected counts in the M-step (docs/map.md)."""

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 # variational EM, or the log posterior less its constants of MAP EM (docs/map.md).
 OBJECTIVE_NAMES = {"variational": "ELBO", "map": "log posterior"}
 
+# The precisions of the E-step's inner iterations (LDA dtype, ldaem fit --dtype).
+PRECISIONS = ("float64", "float32")
+
 
 @dataclass(frozen=True)
 class IterationRecord:
