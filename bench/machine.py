@@ -57,10 +57,10 @@ def blas():
     return ", ".join(f"{p['internal_api']} {p['version']} ({p['num_threads']} threads)" for p in pools)
 
 
-def matmul_gflops(n=2000, repeats=5):
-    """Best achieved GFLOP/s of an n x n float64 matrix product (2 n^3 flops) with numpy."""
+def matmul_gflops(n=2000, repeats=5, dtype=np.float64):
+    """Best achieved GFLOP/s of an n x n matrix product (2 n^3 flops) in dtype with numpy."""
     rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n)), rng.standard_normal((n, n))
+    a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
     a @ b
     best = np.inf
     for _ in range(repeats):

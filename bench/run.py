@@ -24,13 +24,13 @@ from sklearn.base import clone
 
 from ldaem import LDA
 from ldaem.datasets import load_bundled
-from ldaem.estep import e_step
+from ldaem.estep import e_step, topic_weights
 from ldaem.evaluate import document_completion
 
 import report
 from machine import machine_info
-from systems import (GENSIM, LDAEM, LDAEM_RANDOM_START, MAX_DOC_ITER, MEAN_CHANGE_TOL, SEED, SKLEARN,
-                     THREADS, TOMOTOPY, Plugin, fit_ldaem, inner_iterations, installed, plugin,
+from systems import (GENSIM, LDAEM, LDAEM_FLOAT32, LDAEM_RANDOM_START, MAX_DOC_ITER, MEAN_CHANGE_TOL, SEED,
+                     SKLEARN, THREADS, TOMOTOPY, Plugin, fit_ldaem, inner_iterations, installed, plugin,
                      plugin_bound, tomotopy_model, train_tomotopy)
 
 BENCH = Path(__file__).resolve().parent
@@ -80,16 +80,16 @@ def timed(fit, *args, **kwargs):
     return model, time.perf_counter() - start
 
 
-def ldaem_iterations(X, n_topics, n_iter):
+def ldaem_iterations(X, n_topics, n_iter, dtype="float64"):
     """ldaem's median seconds per EM iteration after the first two (warm-started E-steps), and
     its E-step alone at the fitted topics from a cold start, gamma = alpha + N_d / K, as the
-    others start every document afresh."""
-    model = fit_ldaem(X, n_topics, n_iter)
+    others start every document afresh; with the E-step in dtype."""
+    model = fit_ldaem(X, n_topics, n_iter, dtype=dtype)
     records = model.iterations_[2:]
     warm = {"seconds": statistics.median(r.seconds for r in records),
             "inner_iterations": float(np.mean([r.mean_doc_iter for r in records])),
             "iterations_timed": len(records), "e_step_start": LDAEM.e_step}
-    result, seconds = timed(e_step, X, model.topic_word_.T, model.doc_topic_prior_,
+    result, seconds = timed(e_step, X, topic_weights(model.topic_word_.T, dtype), model.doc_topic_prior_,
                             max_iter=MAX_DOC_ITER, tol=MEAN_CHANGE_TOL)
     cold = {"seconds": seconds, "inner_iterations": float(result.n_iter.mean()),
             "iterations_timed": 1, "e_step_start": "alpha + N_d / K (E-step only)"}
@@ -113,11 +113,16 @@ FIRST = "EM iterations 1 to {n}"   # the row of ldaem timed as the libraries are
 def iteration_round(X, n_topics, plan, systems):
     """One timing of every system at K = n_topics: name -> timing."""
     warm, cold = ldaem_iterations(X, n_topics, plan.ldaem_iterations)
+    single_warm, single_cold = ldaem_iterations(X, n_topics, plan.ldaem_iterations, "float32")
     first = FIRST.format(n=plan.library_iterations)
     measured = {"ldaem": warm, "ldaem, cold-start E-step": cold,
                 f"ldaem, {first}": library_iteration(LDAEM, X, n_topics, plan.library_iterations),
                 f"ldaem, {first}, lda-c's random start": library_iteration(
-                    LDAEM_RANDOM_START, X, n_topics, plan.library_iterations)}
+                    LDAEM_RANDOM_START, X, n_topics, plan.library_iterations),
+                "ldaem --dtype float32": single_warm,
+                "ldaem --dtype float32, cold-start E-step": single_cold,
+                f"ldaem --dtype float32, {first}": library_iteration(
+                    LDAEM_FLOAT32, X, n_topics, plan.library_iterations)}
     for system in systems:
         measured[system.name] = library_iteration(system, X, n_topics, plan.library_iterations)
     log(f"K={n_topics}, seconds per iteration: "
@@ -148,11 +153,15 @@ def iteration_times(X, plan, systems):
 
 
 def time_to_converge(X, plan):
-    """ldaem's defaults to convergence on all of AP, beside lda-c's recorded run."""
-    model, seconds = timed(fit_ldaem, X, plan.quality_topics, plan.max_iter, tol=LDAEM_TOL)
-    log(f"converged in {model.n_iter_} iterations, {seconds:.1f} s")
-    return {"topics": plan.quality_topics, "tol": LDAEM_TOL, "iterations": model.n_iter_,
-            "seconds": seconds, "train_bound_per_word": model.iterations_[-1].elbo_per_token,
+    """ldaem's defaults to convergence on all of AP, and with --dtype float32, beside lda-c's
+    recorded run."""
+    runs = {}
+    for dtype in ("float64", "float32"):
+        model, seconds = timed(fit_ldaem, X, plan.quality_topics, plan.max_iter, tol=LDAEM_TOL, dtype=dtype)
+        log(f"{dtype}: converged in {model.n_iter_} iterations, {seconds:.1f} s")
+        runs[dtype] = {"iterations": model.n_iter_, "seconds": seconds,
+                       "train_bound_per_word": model.iterations_[-1].elbo_per_token}
+    return {"topics": plan.quality_topics, "tol": LDAEM_TOL, **runs["float64"], "float32": runs["float32"],
             "lda_c_recorded": LDA_C}
 
 
@@ -176,12 +185,14 @@ def quality_row(system, model, seconds, n_iter, test):
 
 
 def heldout_quality(X, plan, systems):
-    """Held-out bounds of each system trained on the first documents: ldaem to convergence, the
-    other variational systems for as many EM iterations as ldaem took, tomotopy for its sweeps."""
+    """Held-out bounds of each system trained on the first documents: ldaem to convergence (also
+    with --dtype float32), the other variational systems for as many EM iterations as ldaem took, tomotopy for its sweeps."""
     train, test, dropped = split(X)
     model, seconds = timed(fit_ldaem, train, plan.quality_topics, plan.max_iter, tol=LDAEM_TOL)
     n_iter = model.n_iter_
     rows = [quality_row(LDAEM, model, seconds, n_iter, test)]
+    single, seconds = timed(LDAEM_FLOAT32.fit, train, plan.quality_topics, plan.max_iter, tol=LDAEM_TOL)
+    rows.append(quality_row(LDAEM_FLOAT32, single, seconds, single.n_iter_, test))
     for system in systems:
         sweeps = plan.gibbs_sweeps if system is TOMOTOPY else n_iter
         model, seconds = timed(system.fit, train, plan.quality_topics, sweeps)

@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from ldaem.convert import write_corpus
 from ldaem.corpus import Corpus
 from ldaem.datasets import load_bundled
-from ldaem.estep import as_csr_counts, e_step, entries_by_word
+from ldaem.estep import as_csr_counts, e_step, entries_by_word, topic_weights
 
 from machine import REPO, finish_run, machine_info, matmul_gflops
 
@@ -216,23 +216,25 @@ def thread_scaling(corpus, plan, ap_state):
 
 def arithmetic_efficiency(plan, machine_gflops, ap_states):
     """AP at each K of plan.ap_topics: achieved GFLOP/s under the cost model (4K flops per
-    nonzero per inner iteration, from the E-step's own counts), next to numpy's float64 matmul,
-    for random topics from a cold start and for the E-step of a fit's EM iteration 11."""
+    nonzero per inner iteration, from the E-step's own counts), next to numpy's matmul in the
+    same precision, for random topics from a cold start and for the E-step of a fit's EM
+    iteration 11, with the E-step in float64 and in float32."""
     X = as_csr_counts(load_bundled("ap").X)
-    gflops = max(machine_gflops, matmul_gflops())
+    matmul = {"float64": max(machine_gflops, matmul_gflops()), "float32": matmul_gflops(dtype=np.float32)}
     rows = []
     for n_topics in plan.ap_topics:
         cases = (("random topics, cold start", random_topics(X.shape[1], n_topics), None, None),
                  ("EM iteration 11 of a fit (warm start)", *ap_states[n_topics]))
         for name, beta, alpha, gamma in cases:
-            row = e_step_row(X, beta, max(plan.repeats, 5), alpha, gamma)
-            flops = 4.0 * n_topics * row["nnz_x_iterations"]
-            row.update({"topics_used": name, "flops": flops, "matmul_gflops": gflops,
-                        "floor_seconds": flops / (gflops * 1e9),
-                        "time_over_floor": row["seconds"] / (flops / (gflops * 1e9))})
-            log(f"AP K={n_topics}, {name}: {row['seconds']:.3f} s, {row['gflops']:.2f} GFLOP/s "
-                f"(matmul {gflops:.1f}), {row['time_over_floor']:.1f}x the floor")
-            rows.append(row)
+            for dtype, gflops in matmul.items():
+                row = e_step_row(X, topic_weights(beta, dtype), max(plan.repeats, 5), alpha, gamma)
+                flops = 4.0 * n_topics * row["nnz_x_iterations"]
+                row.update({"topics_used": name, "dtype": dtype, "flops": flops, "matmul_gflops": gflops,
+                            "floor_seconds": flops / (gflops * 1e9),
+                            "time_over_floor": row["seconds"] / (flops / (gflops * 1e9))})
+                log(f"AP K={n_topics}, {name}, {dtype}: {row['seconds']:.3f} s, {row['gflops']:.2f} "
+                    f"GFLOP/s (matmul {gflops:.1f}), {row['time_over_floor']:.1f}x the floor")
+                rows.append(row)
     return rows
 
 
@@ -396,10 +398,10 @@ def markdown(results):
         f"corpus's word index (the sufficient statistics' pass by word) is computed once, before "
         f"the timings, as batch EM's E-step runner does.",
         "## 3. Arithmetic efficiency (AP)",
-        _table(("K", "E-step", "seconds", "inner iterations / doc", "ns per (nnz x iteration)",
+        _table(("K", "E-step", "precision", "seconds", "inner iterations / doc", "ns per (nnz x iteration)",
                 "GFLOP (cost model)", "achieved GFLOP/s", "matmul GFLOP/s", "floor seconds",
                 "time / floor"),
-               [(r["topics"], r["topics_used"], f"{r['seconds']:.3f}",
+               [(r["topics"], r["topics_used"], r.get("dtype", "float64"), f"{r['seconds']:.3f}",
                  f"{r['mean_inner_iterations']:.1f}", f"{r['ns_per_nnz_iter']:.2f}",
                  f"{r['flops'] / 1e9:.2f}", f"{r['gflops']:.2f}", f"{r['matmul_gflops']:.1f}",
                  f"{r['floor_seconds']:.3f}", f"{r['time_over_floor']:.1f}")
@@ -408,8 +410,9 @@ def markdown(results):
         f"and the accumulation acc += (n_w / s_w) beta_w, 2K each), with the E-step's own inner "
         f"iterations of each document; it leaves out the digammas per iteration, the final "
         f"sufficient-statistics pass (2K per nonzero) and the bound. Floor: those flops at the "
-        f"speed of a 2000 x 2000 float64 numpy matmul ({m['blas']}, {THREADS} threads, as the "
-        f"E-step). Best of 5 E-steps with {THREADS} threads. Random topics: cold start, alpha = "
+        f"speed of a 2000 x 2000 numpy matmul in the E-step's precision ({m['blas']}, {THREADS} "
+        f"threads, as the E-step). float32: the E-step's weights, products and ratios in single "
+        f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). Best of 5 E-steps with {THREADS} threads. Random topics: cold start, alpha = "
         f"{ALPHA}. EM iteration 11: the topics, alpha and gamma of an ldaem fit after its 10th "
         f"iteration (the E-step batch EM runs next).",
         "## 4. Start-up (wall time of a fresh process)",

@@ -41,6 +41,10 @@ def fit_ldaem_random_start(X, n_topics, max_iter):
     return fit_ldaem(X, n_topics, max_iter, init="random")
 
 
+def fit_ldaem_float32(X, n_topics, max_iter, tol=0.0):
+    return fit_ldaem(X, n_topics, max_iter, tol, dtype="float32")
+
+
 def fit_sklearn(X, n_topics, max_iter):
     return LatentDirichletAllocation(
         n_components=n_topics, learning_method="batch", max_iter=max_iter, evaluate_every=-1,
@@ -179,6 +183,7 @@ def inner_iterations(system, X, n_topics, n_iter):
 LDAEM = System("ldaem", "ldaem", fit_ldaem, heldout_ldaem, plugin_ldaem,
                "warm (previous iteration's gamma)")
 LDAEM_RANDOM_START = replace(LDAEM, name="ldaem, lda-c's random start", fit=fit_ldaem_random_start)
+LDAEM_FLOAT32 = replace(LDAEM, name="ldaem --dtype float32", fit=fit_ldaem_float32)
 SKLEARN = System("scikit-learn", "sklearn", fit_sklearn, heldout_sklearn, plugin_sklearn,
                  "random, every iteration")
 GENSIM = System("gensim", "gensim", fit_gensim, heldout_gensim, plugin_gensim,
