@@ -8,10 +8,13 @@
    (the variational bound of the held-out documents under each fit's topics and alpha).
 3. AP, K=50, seed 0: MAP's pseudo-counts alpha and eta over a grid, the figures its defaults
    were chosen from.
+4. AP, K=50, seeds 0-4: a tomotopy chain of 1,000 sweeps per seed (bench/run.py races one), and
+   whether and when MAP with --tol 1e-5 of the same seed reaches its document completion: how
+   much the race's verdict depends on the seed, on either side.
 
 AP: the first 2,021 documents train, the last 225 are held out (bench/run.py's split); KOS: the
 first 3,087 train, the last 343 are held out. Writes bench/map_results.json and .md.
-Run: .venv/bin/python bench/map.py   (about 6 minutes)
+Run: .venv/bin/python bench/map.py   (about 9 minutes)
 """
 
 import sys
@@ -25,14 +28,15 @@ from ldaem.corpus import load_corpus  # noqa: E402
 from ldaem.datasets import load_bundled  # noqa: E402
 from machine import finish_run, machine_info  # noqa: E402
 from report import _table  # noqa: E402
-from run import FULL, race_ldaem, split  # noqa: E402
+from run import FULL, completion, race_ldaem, split, timed  # noqa: E402
+from systems import TOMOTOPY, installed, plugin, tomotopy_model, train_tomotopy  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 INFERENCES = {"variational": {}, "map": {"inference": "map"}}
 # MAP's document completion still improves when the default tolerance stops it (best at the last
 # iteration for most seeds): the seeds' table also runs it to a relative change of 1e-5.
-SEED_SETTINGS = {**INFERENCES, "map, --tol 1e-5 --max-iter 300": {"inference": "map", "tol": 1e-5,
-                                                                  "max_iter": 300}}
+LONG_MAP = "map, --tol 1e-5 --max-iter 300"
+SEED_SETTINGS = {**INFERENCES, LONG_MAP: {"inference": "map", "tol": 1e-5, "max_iter": 300}}
 SEEDS = range(5)
 OTHER_SIZES = (("AP", 20), ("AP", 100), ("KOS", 20), ("KOS", 50))
 GRID_ALPHA = (0.05, 0.1, 0.2, 0.5)
@@ -59,7 +63,26 @@ def scored_fit(train, test, n_topics, seed, params):
     last = run["trace"][-1]
     return {"best_completion": run["best"]["completion"], "best_iteration": run["best"]["iteration"],
             "final_completion": last["completion"], "iterations": run["converged_iterations"],
-            "seconds": run["unscored_seconds"], "heldout_bound": run["heldout_bound"]}
+            "seconds": run["unscored_seconds"], "heldout_bound": run["heldout_bound"],
+            "trace": run["trace"]}
+
+
+def _summary(fit):
+    return {name: value for name, value in fit.items() if name != "trace"}
+
+
+def tomotopy_chains(train, test, map_fits):
+    """A 1,000-sweep tomotopy chain per seed (K=50), its document completion, and the first
+    iteration at which the MAP fit of the same seed (map_fits, with their traces) reaches it."""
+    rows = []
+    for seed, fit in zip(SEEDS, map_fits):
+        model, seconds = timed(train_tomotopy, tomotopy_model(train, 50, seed), FULL.gibbs_sweeps)
+        target = completion(plugin(TOMOTOPY, model, train.shape[1]), test)
+        reached = next((r for r in fit["trace"] if r["completion"] >= target), None)
+        rows.append({"seed": seed, "tomotopy_seconds": seconds, "tomotopy_completion": target,
+                     "map_best": fit["best_completion"], "map_reached": reached})
+        log(f"tomotopy seed {seed}: {target:.4f} in {seconds:.1f} s; MAP reached it: {reached}")
+    return rows
 
 
 def markdown(results):
@@ -99,7 +122,24 @@ def markdown(results):
                 "held-out bound", "EM iterations", "seconds"), sizes),
         "MAP's pseudo-counts on AP, K=50, seed 0: document completion at convergence.",
         _table(("alpha \\ eta", *(f"{eta:g}" for eta in GRID_ETA)), grid),
+        *_chains(results.get("tomotopy")),
     ]) + "\n"
+
+
+def _chains(rows):
+    if not rows:
+        return []
+    table = [(r["seed"], f"{r['tomotopy_completion']:.4f}", f"{r['tomotopy_seconds']:.1f}",
+              f"{r['map_best']:.4f}",
+              "no" if r["map_reached"] is None else
+              f"iteration {r['map_reached']['iteration']}, {r['map_reached']['seconds']:.1f} s")
+             for r in rows]
+    return [f"AP, K=50: tomotopy (`LDAModel`, 2 workers) for {FULL.gibbs_sweeps:,} sweeps from each "
+            f"seed, against MAP with `--tol 1e-5 --max-iter 300` from the same seed (the table's "
+            f"first part): whether its document completion reaches tomotopy's, and when (seconds "
+            f"scored after every iteration, scoring left out of the clock, as bench/run.py's race).",
+            _table(("seed", "tomotopy completion", "tomotopy seconds", "MAP best",
+                    "MAP reaches tomotopy's figure"), table)]
 
 
 def main():
@@ -110,21 +150,24 @@ def main():
         results["seeds"][name] = []
         for seed in SEEDS:
             results["seeds"][name].append(scored_fit(train, test, 50, seed, params))
-            log(f"{name}, seed {seed}: {results['seeds'][name][-1]}")
+            log(f"{name}, seed {seed}: {_summary(results['seeds'][name][-1])}")
     for corpus, n_topics in OTHER_SIZES:
         train, test = data[corpus]
         row = {"corpus": corpus, "topics": n_topics}
         for name, params in INFERENCES.items():
             row[name] = scored_fit(train, test, n_topics, 0, params)
+            del row[name]["trace"]
+            log(f"{corpus} K={n_topics}, {name}: {_summary(row[name])}")
         results["sizes"].append(row)
-        log(f"{corpus} K={n_topics}: {row}")
     train, test = data["AP"]
     for alpha in GRID_ALPHA:
         for eta in GRID_ETA:
             fit = scored_fit(train, test, 50, 0, {"inference": "map", "doc_topic_prior": alpha,
                                                   "topic_word_prior": eta})
             results["grid"][f"{alpha:g},{eta:g}"] = fit["final_completion"]
-            log(f"alpha {alpha}, eta {eta}: {fit}")
+            log(f"alpha {alpha}, eta {eta}: {fit['final_completion']:.4f}")
+    if installed(TOMOTOPY):
+        results["tomotopy"] = tomotopy_chains(train, test, results["seeds"][LONG_MAP])
     finish_run("map", results, markdown, _START)
 
 

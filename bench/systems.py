@@ -68,10 +68,10 @@ def fit_gensim(X, n_topics, passes):
                     iterations=MAX_DOC_ITER, gamma_threshold=MEAN_CHANGE_TOL, random_state=SEED)
 
 
-def tomotopy_model(X, n_topics):
+def tomotopy_model(X, n_topics, seed=SEED):
     """An untrained tomotopy LDAModel holding the documents of X (tokens named by their column)."""
     import tomotopy as tp
-    model = tp.LDAModel(k=n_topics, seed=SEED)
+    model = tp.LDAModel(k=n_topics, seed=seed)
     for row in X:
         model.add_doc(np.repeat(row.indices, row.data.astype(np.int64)).astype(str).tolist())
     return model
