@@ -302,7 +302,7 @@ def main(argv=None):
     X = load_bundled("ap").X
     log(f"AP: {X.shape[0]} documents, {X.shape[1]} terms, {X.sum():.0f} tokens")
     others = [s for s in (SKLEARN, GENSIM, TOMOTOPY) if installed(s)]
-    warm_up([LDAEM, *others])
+    warm_up([LDAEM, LDAEM_FLOAT32, *others])
     results = {"mode": "quick" if args.quick else "full", "plan": asdict(plan),
                "machine": machine_info(), "threads": THREADS, "seed": SEED, "e_step_depth": E_STEP_DEPTH}
     log(f"machine: {results['machine']}")

@@ -202,19 +202,27 @@ def topic_expectations(lam, exp_elog_beta, n_chunks):
 
 @njit(**KERNEL)
 def exp_dirichlet_expectation(gamma_d, out):
-    """out[k] = exp(E[log theta_k]) under Dirichlet(gamma_d).
+    """out[k] = exp(E[log theta_k] - m) under Dirichlet(gamma_d), with m = max_k E[log theta_k]
+    (that of the largest gamma_dk, digamma being increasing), so that the largest is 1; returns m.
+    Unscaled, every value can lie below float32's range (a short document with a small alpha:
+    exp(psi(0.01) - psi(2)) = 1e-44). The E-step's gamma and sufficient statistics do not depend
+    on the scale of t; its word bound takes m back (_fit_document).
 
-    Equivalent to np.exp(psi(gamma_d) - psi(gamma_d.sum())); computed as y exp(c - psi(sum))
-    with psi = log y + c, which saves a logarithm per topic, and with fast_exp, so that the loop
-    over topics vectorises.
+    Equivalent to elog = psi(gamma_d) - psi(gamma_d.sum()); m = elog.max(); np.exp(elog - m), m;
+    computed as y exp(c - psi(sum) - m) with psi = log y + c, which saves a logarithm per topic,
+    and with fast_exp, so that the loop over topics vectorises.
     """
     total = 0.0
+    largest = gamma_d[0]
     for k in range(gamma_d.shape[0]):
         total += gamma_d[k]
+        largest = max(largest, gamma_d[k])
     psi_total = digamma(total)
+    shift = digamma(largest) - psi_total
     for k in range(gamma_d.shape[0]):
         y, c = _digamma_parts(gamma_d[k])
-        out[k] = y * fast_exp(c - psi_total)
+        out[k] = y * fast_exp(c - psi_total - shift)
+    return shift
 
 
 @njit(cache=True, parallel=True, fastmath=FAST, error_model="numpy")
@@ -354,13 +362,13 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
 
 @njit(**KERNEL)
 def _theta_weights(gamma_d, point_theta, t):
-    """t_k of the E-step: exp(E[log theta_dk]) under Dirichlet(gamma_d), or gamma_d itself when
-    theta_d is a point estimate (MAP: theta_d = gamma_d / sum gamma_d, and the ratios t_k / s_w
-    do not depend on the scale of t)."""
+    """t_k of the E-step: exp(E[log theta_dk] - m) under Dirichlet(gamma_d), or gamma_d itself
+    when theta_d is a point estimate (MAP: theta_d = gamma_d / sum gamma_d); the ratios t_k / s_w
+    do not depend on the scale of t. Returns log(t_k / exp(E[log theta_dk])): -m, or 0 for MAP."""
     if point_theta:
         t[:] = gamma_d
-    else:
-        exp_dirichlet_expectation(gamma_d, t)
+        return 0.0
+    return -exp_dirichlet_expectation(gamma_d, t)
 
 
 @njit(**KERNEL)
@@ -372,7 +380,8 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     Leaves in exp_elog_theta_d the t (_theta_weights) of the returned gamma_d, and in doc_ratio
     (end - start values) the n_dw / s_w of the phi optimal for it. Once the change of gamma falls
     below tol, the gamma before that last small step is kept: its optimal phi is already at hand,
-    and every step raised the objective. Returns (sum_w n_dw log s_w, iterations).
+    and every step raised the objective. Returns (sum_w n_dw log s_w, iterations), s_w of the
+    unscaled t: the log of t's scale is taken back out.
     """
     n_topics = alpha.shape[0]
     width = max(VECTOR, min(_padded(end - start), BLOCK_VALUES // n_topics // VECTOR * VECTOR))
@@ -386,9 +395,10 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
         _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
     n_iter = 0
     converged = False
+    log_scale = 0.0
     for it in range(max_iter):
         n_iter = it + 1
-        _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
+        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step; docs/map.md)
@@ -404,14 +414,14 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     if converged:
         gamma_d[:] = previous
     else:
-        _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
+        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
     if gathered:
         doc_ratio[:] = block_ratio[:end - start]
     word_bound = 0.0
     for i in range(start, end):
-        word_bound += counts[i] * math.log(counts[i] / doc_ratio[i - start])
+        word_bound += counts[i] * (math.log(counts[i] / doc_ratio[i - start]) - log_scale)
     return word_bound, n_iter
 
 

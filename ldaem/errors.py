@@ -11,3 +11,7 @@ class CorpusError(LdaemError, ValueError):
 
 class ModelFileError(LdaemError, ValueError):
     """A model file is missing, corrupt, foreign, or does not fit the data it is applied to."""
+
+
+class NumericalError(ArithmeticError):
+    """The ELBO stopped being finite; the estimator keeps the topics of the last good iteration."""

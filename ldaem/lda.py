@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ldaem import mstep
 from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
+from ldaem.errors import NumericalError
 from ldaem.estep import as_csr_counts, e_step, topic_expectations, topic_weights
 from ldaem.model import TopicModel
 from ldaem.online_em import OnlineEM
@@ -106,10 +107,6 @@ class FitState:
     inference: str = "variational"   # the fit's inference ('variational' or 'map')
 
 
-class NumericalError(ArithmeticError):
-    """The ELBO stopped being finite; the estimator keeps the topics of the last good iteration."""
-
-
 class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     """Latent Dirichlet allocation fitted by variational EM (Blei, Ng & Jordan 2003), batch or
     online (Hoffman, Blei & Bach 2010).
@@ -146,10 +143,12 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete
         held-out documents better on AP and KOS (bench/map_results.md); either model infers new
         documents by the variational E-step.
-    dtype : the precision of the E-step's inner iterations, 'float64' or 'float32' (the topic
-        weights, their products with exp(E[log theta]) and the ratios n_dw / s_w; gamma, the
-        sufficient statistics, the M-step and the ELBO stay float64). float32 makes E-steps 1.5-2x
-        faster (bench/scaling_results.md) for a change in the ELBO near float32's resolution.
+    dtype : the precision of the fit's E-steps, 'float64' or 'float32' (the topic weights, their
+        products with exp(E[log theta]) and the ratios n_dw / s_w; gamma, the sufficient
+        statistics, the M-step and the ELBO stay float64). float32 E-steps are 1.2-1.5x faster
+        (bench/scaling_results.md) for a change in the ELBO near float32's resolution. infer,
+        transform and score run in float64 whatever the dtype: float32 cannot hold the 1e-100 of
+        a word no topic uses, and a held-out document's bound counts such words.
     n_init : batch EM runs from this many initial topics (seeds drawn from random_state) and keeps
         the fit with the highest final ELBO (restart_bounds_ lists them all).
     init : the initial topics: 'auto' (the default: 'seeded' for batch EM with maximum-likelihood
@@ -327,7 +326,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
             weights, self._topic_sums = topic_word, None
         else:
             weights, self._topic_sums = topic_expectations(topic_word)
-        self._exp_elog_beta = topic_weights(weights, self.dtype)
+        self._exp_elog_beta = weights
+        self._fit_weights = topic_weights(weights, self.dtype)
 
     def _topic_pseudo_count(self):
         """eta of a MAP fit, added to each topic's expected counts in the M-step (docs/map.md)."""
@@ -422,7 +422,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
             if best is None or self.bound_ > best["bound_"]:
                 best = {name: value for name, value in vars(self).items()
                         if name.endswith("_") and not name.startswith("__")
-                        or name in ("_topic_word", "_exp_elog_beta", "_topic_sums")}
+                        or name in ("_topic_word", "_exp_elog_beta", "_fit_weights", "_topic_sums")}
             if self.stopped_:
                 break
         stopped = self.stopped_
@@ -456,7 +456,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     def _batch_iteration(self, run_e_step, iteration, n_docs, n_tokens):
         """One E-step and M-step; returns the iteration's record."""
         start = time.perf_counter()
-        totals = run_e_step(self._exp_elog_beta, self.doc_topic_prior_)
+        totals = run_e_step(self._fit_weights, self.doc_topic_prior_)
         elbo = totals.doc_bound + self._topic_bound()
         if not np.isfinite(elbo):
             raise NumericalError(f"iteration {iteration}: the ELBO is {elbo}; the topics of "

@@ -10,6 +10,7 @@ import numpy as np
 from ldaem import online
 from ldaem.distributed import minibatch_e_step
 from ldaem.distributed import numba_threads as _numba_threads
+from ldaem.errors import NumericalError
 from ldaem.records import MinibatchRecord
 
 
@@ -95,9 +96,12 @@ class OnlineEM:
         t = self.n_batch_iter_ + 1
         rho = online.learning_rate(t, self.learning_offset, self.learning_decay)
         scale = online.minibatch_scale(total_samples, batch.shape[0])
-        totals = run_e_step(batch, self._exp_elog_beta, self.doc_topic_prior_)
+        totals = run_e_step(batch, self._fit_weights, self.doc_topic_prior_)
         # the minibatch's ELBO terms scaled to the corpus, with the topics it was computed against
         elbo = scale * totals.doc_bound + self._topic_bound()
+        if not np.isfinite(elbo):
+            raise NumericalError(f"minibatch update {t}: the ELBO is {elbo}; the topics of the update "
+                                 f"before are kept")
         n_tokens = scale * float(batch.data.sum())
         self._set_topics(online.online_topic_update(
             self._topic_word, totals.sstats, self.topic_word_prior_, rho, scale))

@@ -64,7 +64,9 @@ def test_partition_totals_add_up_to_the_corpus_totals(reuters):
     # most: 3e-8 measured in the parameters after the fit, with the ELBO traces within 1e-8
     ({"topic_word_prior": 0.05, "doc_topic_prior_update": "asymmetric"}, 1e-6),
     ({"inference": "map"}, 1e-8),
-    ({"dtype": "float32"}, 1e-6)])
+    # float32 turns the summation order's 1e-16 into float32 roundings (6e-8) that the iterations
+    # grow: 9e-5 measured in the topics (review of 59978f4)
+    ({"dtype": "float32"}, 1e-3)])
 def test_dask_fit_is_the_in_process_fit(client, reuters, params, rtol):
     here = fit(reuters.X, **params)
     there = fit(reuters.X, scheduler=client, n_partitions=4, **params)
