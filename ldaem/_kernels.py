@@ -445,6 +445,92 @@ def _theta_bound(gamma_d, gamma_sum, alpha):
 
 
 @njit(cache=True)
+def _point_theta_bound(gamma_d, gamma_sum, alpha, n_tokens):
+    """The terms of a document's MAP objective (docs/map.md) beside sum_w n_dw log s_w, with
+    s_w = sum_k gamma_dk beta_kw: log p(w_d | theta_d) + sum_k alpha_k log theta_dk at theta_d =
+    gamma_d / sum_k gamma_dk is that sum plus -N_d log sum_k gamma_dk + sum_k alpha_k log theta_dk."""
+    log_sum = math.log(gamma_sum)
+    bound = -n_tokens * log_sum
+    for k in range(gamma_d.shape[0]):
+        bound += alpha[k] * (math.log(gamma_d[k]) - log_sum)
+    return bound
+
+
+@njit(cache=True, parallel=True, fastmath=FAST, error_model="numpy")
+def cvb0_sweep(indptr, indices, counts, phi, word_topic, topic_total, alpha, eta, beta, gamma,
+               doc_bound):
+    """One CVB0 sweep over a CSR batch (docs/cvb0.md), documents in parallel.
+
+    phi: nnz x K, each nonzero's distribution over topics (one of its tokens'), updated in place;
+    word_topic: V x K and topic_total: K, the expected counts N_wk and N_k of the sweep's start,
+    held fixed during it; each document's N_dk is updated as its nonzeros are. For one token of
+    nonzero (d, w), with its own share phi_dw left out of every count:
+        phi_dwk proportional to (N_wk - phi_dwk + eta) (N_dk - phi_dwk + alpha_k) / (N_k - phi_dwk + V eta).
+    Fills gamma (D x K) with alpha + N_dk after the sweep and doc_bound (D) with the document's
+    MAP objective (docs/map.md) at theta_d = gamma_d / sum_k gamma_dk and the topics beta (V x K).
+
+    Equivalent to tests/reference.cvb0_sweep.
+    """
+    n_docs = indptr.shape[0] - 1
+    n_words_eta = word_topic.shape[0] * eta
+    n_topics = phi.shape[1]
+    for d in prange(n_docs):
+        start, end = indptr[d], indptr[d + 1]
+        doc_topic = np.zeros(n_topics)
+        weights = np.empty(n_topics)
+        for i in range(start, end):
+            for k in range(n_topics):
+                doc_topic[k] += counts[i] * phi[i, k]
+        for i in range(start, end):
+            w = indices[i]
+            total = 0.0
+            for k in range(n_topics):
+                own = phi[i, k]
+                weight = ((word_topic[w, k] - own + eta) * (doc_topic[k] - own + alpha[k])
+                          / (topic_total[k] - own + n_words_eta))
+                weights[k] = weight
+                total += weight
+            for k in range(n_topics):
+                new = weights[k] / total
+                doc_topic[k] += counts[i] * (new - phi[i, k])
+                phi[i, k] = new
+        gamma_sum = 0.0
+        for k in range(n_topics):
+            gamma[d, k] = alpha[k] + doc_topic[k]
+            gamma_sum += gamma[d, k]
+        word_bound = 0.0
+        n_tokens = 0.0
+        for i in range(start, end):
+            s = 0.0
+            for k in range(n_topics):
+                s += gamma[d, k] * beta[indices[i], k]
+            word_bound += counts[i] * math.log(s)
+            n_tokens += counts[i]
+        doc_bound[d] = word_bound + _point_theta_bound(gamma[d], gamma_sum, alpha, n_tokens)
+
+
+@njit(cache=True, parallel=True)
+def word_topic_counts(word_ptr, entry, counts, phi, out):
+    """out_wk = sum_i counts_i phi_ik over the nonzeros i of word w (entries by word from
+    word_index, of a batch taken as one chunk), summed in document order; each thread owns whole
+    words, as in _add_topic_word_sstats.
+
+    Equivalent to out[:] = 0; np.add.at(out, indices, counts[:, None] * phi).
+    """
+    n_words, n_topics = out.shape
+    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
+    word_bounds[-1] = n_words
+    for b in prange(_WORD_BLOCKS):
+        for w in range(word_bounds[b], word_bounds[b + 1]):
+            for k in range(n_topics):
+                out[w, k] = 0.0
+            for p in range(word_ptr[w], word_ptr[w + 1]):
+                i = entry[p]
+                for k in range(n_topics):
+                    out[w, k] += counts[i] * phi[i, k]
+
+
+@njit(cache=True)
 def word_index(indptr, indices, chunk_docs, word_ptr, entry, entry_doc):
     """Fills the entries by word of each chunk of the CSR batch's documents. Chunk c holds
     documents chunk_docs[c] to chunk_docs[c + 1] - 1, whose nonzeros start at first =
@@ -546,15 +632,11 @@ def e_step(indptr, indices, counts, exp_elog_beta, alpha, gamma, max_iter, tol, 
             for k in range(n_topics):
                 gamma_sum += gamma[d, k]
             if point_theta:
-                # log p(w_d | theta_d) + sum_k alpha_k log theta_dk, theta_d = gamma_d / sum
-                # (docs/map.md); s_w was computed with t = gamma_d: p(w | theta_d) = s_w / sum
-                log_sum = math.log(gamma_sum)
+                # s_w was computed with t = gamma_d: p(w | theta_d) = s_w / sum_k gamma_dk
                 n_tokens = 0.0
                 for i in range(start, end):
                     n_tokens += counts[i]
-                bound = word_bound - n_tokens * log_sum
-                for k in range(n_topics):
-                    bound += alpha[k] * (math.log(gamma[d, k]) - log_sum)
+                bound = word_bound + _point_theta_bound(gamma[d], gamma_sum, alpha, n_tokens)
             else:
                 bound = prior_norm + word_bound + _theta_bound(gamma[d], gamma_sum, alpha)
             doc_bound[d] = bound

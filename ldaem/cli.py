@@ -254,9 +254,12 @@ def main(ctx, verbose, debug):
 @click.option("--inference", type=click.Choice(list(OBJECTIVE_NAMES)), default="variational",
               show_default=True,
               help="Batch: variational (a posterior over each document's topic proportions, Blei et "
-                   "al. 2003) or map (EM for the most probable topics and proportions given --alpha "
+                   "al. 2003), map (EM for the most probable topics and proportions given --alpha "
                    "and --eta as pseudo-counts, Asuncion et al. 2009; better document completion "
-                   "than variational on AP and KOS). Inferring new documents is variational for both.")
+                   "than variational on AP and KOS) or cvb0 (MAP's model fitted by sweeps of the "
+                   "zero-order collapsed variational update, Asuncion et al. 2009; the best "
+                   "document completion on AP; one value per token and topic in memory, not "
+                   "checkpointed). Inferring new documents is variational for all.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Online: documents per minibatch.")
 @click.option("--tau0", type=click.FloatRange(min=0), default=16.0, show_default=True,
@@ -359,11 +362,13 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--stream works with --method online and --init auto or random")
     restarts = o.get("restarts", 1)
     inference = o.get("inference", "variational")     # absent from checkpoints before it existed
-    point_estimates = inference == "map"
+    point_estimates = inference in ("map", "cvb0")
     if point_estimates and (online or prior_update not in (None, "fixed") or eta_update != "fixed"):
-        raise click.UsageError("--inference map works with --method batch, a fixed --alpha and a fixed --eta")
+        raise click.UsageError(f"--inference {inference} works with --method batch, a fixed --alpha and a fixed --eta")
     if point_estimates and o["alpha_init"] is not None:
-        raise click.UsageError("--alpha-init starts an estimated alpha; --inference map holds it fixed: give --alpha")
+        raise click.UsageError(f"--alpha-init starts an estimated alpha; --inference {inference} holds it fixed: give --alpha")
+    if inference == "cvb0" and (o["scheduler"] or o["workers"]):
+        raise click.UsageError("--inference cvb0 runs in this process: give no --scheduler or --workers")
     if restarts > 1 and (online or o["init"] not in INIT_NAMES):
         raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
     check_writable(o["output"])
@@ -403,8 +408,8 @@ def _fit(options, state, resumed_from):
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
     with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as scheduler:
-        keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o),
-                                   None if online or restarts > 1 else o["checkpoint_every"])
+        resumable = not (online or restarts > 1 or inference == "cvb0")
+        keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o), o["checkpoint_every"] if resumable else None)
         lda.set_params(scheduler=scheduler, callback=lambda r: logger(r) or keeper(r, received))
         try:
             if o["stream"]:
@@ -426,6 +431,10 @@ def _fit(options, state, resumed_from):
     if stopped and restarts > 1:
         say(f"interrupted in restart {len(lda.restart_bounds_)} of {restarts}: wrote the best model so "
             f"far to {o['output']} (restarts are not checkpointed)")
+        click.get_current_context().exit(128 + stopped)
+    if stopped and not resumable:
+        say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} (CVB0 fits are not "
+            f"checkpointed)")
         click.get_current_context().exit(128 + stopped)
     if stopped:
         say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} and the checkpoint "

@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ldaem import mstep
+from ldaem.cvb0 import CVB0Sweeps
 from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.errors import NumericalError
@@ -71,7 +72,7 @@ _PARAMETER_RULES = {
     "scheduler": (_is_scheduler, "None, a dask.distributed Client or a scheduler address"),
     "n_partitions": (lambda v: v is None or _is_int(1)(v), "None or an integer >= 1"),
     "n_init": (_is_int(1), "an integer >= 1"),
-    "inference": (lambda v: v in INFERENCE_NAMES, "'variational' or 'map'"),
+    "inference": (lambda v: v in INFERENCE_NAMES, "'variational', 'map' or 'cvb0'"),
     "dtype": (lambda v: v in PRECISIONS, "'float64' or 'float32'"),
 }
 
@@ -88,8 +89,8 @@ INIT_NAMES = ("auto", "random", "seeded")
 
 INFERENCE_NAMES = tuple(OBJECTIVE_NAMES)
 
-# inference='map''s defaults for the pseudo-counts alpha and eta (docs/map.md): chosen on AP at
-# K=50 (bench/map_results.md), near tomotopy's defaults (alpha 0.1, eta 0.01).
+# inference='map''s and 'cvb0''s defaults for the pseudo-counts alpha and eta (docs/map.md): chosen
+# for MAP on AP at K=50 (bench/map_results.md), near tomotopy's defaults (alpha 0.1, eta 0.01).
 MAP_DOC_TOPIC_PRIOR = 0.1
 MAP_TOPIC_WORD_PRIOR = 0.05
 
@@ -141,8 +142,11 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         proportions) or 'map' (docs/map.md: batch EM for the maximum a posteriori topics and
         proportions, with alpha and eta fixed pseudo-counts; the log posterior less its constant
         normalisers takes the ELBO's place in elbo_trace_ and the records). MAP fits complete
-        held-out documents better on AP and KOS (bench/map_results.md); either model infers new
-        documents by the variational E-step.
+        held-out documents better on AP and KOS (bench/map_results.md). Or 'cvb0' (docs/cvb0.md:
+        the zero-order collapsed variational update of Asuncion et al. 2009, with MAP's pseudo-counts,
+        M-step and objective, and one sweep over every token as its E-step; in this process only,
+        with a distribution over topics per nonzero: nnz x K values, in dtype; not resumable).
+        Every model infers new documents by the variational E-step.
     dtype : the precision of the fit's E-steps, 'float64' or 'float32' (the topic weights, their
         products with exp(E[log theta]) and the ratios n_dw / s_w; gamma, the sufficient
         statistics, the M-step and the ELBO stay float64). float32 E-steps are 1.2-1.5x faster
@@ -245,13 +249,16 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                              "init 'auto', 'random' or 'seeded' only")
         if self._point_estimates() and (self.learning_method == "online" or self._alpha_update() != "fixed"
                                         or self.topic_word_prior_update != "fixed"):
-            raise ValueError("LDA parameter inference='map' works with learning_method='batch' and "
-                             "holds alpha and eta fixed (doc_topic_prior_update None or 'fixed', "
-                             "topic_word_prior_update 'fixed')")
+            raise ValueError(f"LDA parameter inference={self.inference!r} works with learning_method="
+                             f"'batch' and holds alpha and eta fixed (doc_topic_prior_update None or "
+                             f"'fixed', topic_word_prior_update 'fixed')")
+        if self.inference == "cvb0" and self.scheduler is not None:
+            raise ValueError("LDA parameter inference='cvb0' runs in this process: give no scheduler")
 
     def _point_estimates(self):
-        """Whether the fit is EM for the MAP topics and topic proportions (docs/map.md)."""
-        return self.inference == "map"
+        """Whether the fit is EM for the MAP topics and topic proportions (docs/map.md), or CVB0
+        (docs/cvb0.md), which shares its M-step and objective."""
+        return self.inference in ("map", "cvb0")
 
     def _alpha_update(self):
         """doc_topic_prior_update, None resolved: 'fixed' for MAP fits, else 'symmetric'."""
@@ -401,9 +408,14 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         X = self._check_counts(X, reset=True)
         if not X.data.sum() > 0:
             raise ValueError("the documents hold no tokens: there is nothing to fit")
-        check_fit_memory(*X.shape, X.nnz, self.n_components)
+        cvb0 = self.inference == "cvb0"
+        check_fit_memory(*X.shape, X.nnz, self.n_components,
+                         nonzero_topic_bytes=(4 if self.dtype == "float32" else 8) if cvb0 else 0)
         if self.learning_method == "online":
             return self._fit_online(X)
+        if cvb0 and resume is not None:
+            raise ValueError("a fit with inference='cvb0' cannot be resumed: its state is a "
+                             "distribution over topics per token, which checkpoints do not hold")
         if self.n_init > 1:
             if resume is not None:
                 raise ValueError("a fit with n_init > 1 cannot be resumed")
@@ -447,11 +459,16 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
                     if self.callback is not None and self.callback(record):
                         self.stopped_ = True
                         break
-                    if record.iteration > 1 and record.relative_change < self.tol:
+                    if record.iteration > 1 and self._converged(record.relative_change):
                         break
             finally:
                 self._finish_batch()
         return self
+
+    def _converged(self, relative_change):
+        """batch EM's stopping rule: the relative change of the objective below tol; of its size
+        for CVB0, whose objective may fall as well as rise (docs/cvb0.md)."""
+        return (abs(relative_change) if self.inference == "cvb0" else relative_change) < self.tol
 
     def _batch_iteration(self, run_e_step, iteration, n_docs, n_tokens):
         """One E-step and M-step; returns the iteration's record."""
@@ -529,7 +546,9 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         """The batch E-step's runner (ldaem.distributed): in this process, or on the Dask
         cluster of scheduler, X partitioned across its workers."""
         with self._dask_client() as (client, n_partitions):
-            if client is None:
+            if self.inference == "cvb0":
+                runner = CVB0Sweeps(X, self._topic_pseudo_count(), self.dtype)
+            elif client is None:
                 runner = InProcessEStep(X, self.max_doc_update_iter, self.mean_change_tol,
                                         point_theta=self._point_estimates())
                 log.info("E-step in this process on %d threads", _numba.get_num_threads())
@@ -591,7 +610,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         saved = {name: model.settings[name] for name in cls._get_param_names()
                  if name in model.settings and name not in ("callback", "scheduler", "init")}
         # a MAP model's file has no eta (its topics are points); its pseudo-count is a setting
-        eta = saved.get("topic_word_prior") if saved.get("inference") == "map" else model.eta
+        eta = saved.get("topic_word_prior") if saved.get("inference") in ("map", "cvb0") else model.eta
         lda = cls(**{**saved, **params, "n_components": model.n_topics, "topic_word_prior": eta})
         lda.topic_word_prior_ = model.eta
         lda._set_topics(np.ascontiguousarray(model.topic_word.T))

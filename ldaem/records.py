@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 
 # What the records' elbo is under each of LDA's inferences (its inference parameter): the ELBO of
-# variational EM, or the log posterior less its constants of MAP EM (docs/map.md).
-OBJECTIVE_NAMES = {"variational": "ELBO", "map": "log posterior"}
+# variational EM, or the log posterior less its constants of MAP EM (docs/map.md), which CVB0
+# logs too, at its point estimates (docs/cvb0.md).
+OBJECTIVE_NAMES = {"variational": "ELBO", "map": "log posterior", "cvb0": "log posterior"}
 
 # The precisions of the E-step's inner iterations (LDA dtype, ldaem fit --dtype).
 PRECISIONS = ("float64", "float32")

@@ -19,9 +19,11 @@ class InsufficientMemory(LdaemError, MemoryError):
     """A fit would need more memory than the machine has available."""
 
 
-def fit_memory_bytes(n_docs, n_words, nnz, n_topics):
-    """Bytes a batch fit holds at its peak, beyond the interpreter: see the constants above."""
-    return 8 * n_topics * (_TOPIC_WORD_COPIES * n_words + _DOC_TOPIC_COPIES * n_docs) + _BYTES_PER_NONZERO * nnz
+def fit_memory_bytes(n_docs, n_words, nnz, n_topics, nonzero_topic_bytes=0):
+    """Bytes a batch fit holds at its peak, beyond the interpreter: see the constants above, and
+    nonzero_topic_bytes per nonzero and topic (CVB0's phi: the size of its values)."""
+    return (8 * n_topics * (_TOPIC_WORD_COPIES * n_words + _DOC_TOPIC_COPIES * n_docs)
+            + (_BYTES_PER_NONZERO + nonzero_topic_bytes * n_topics) * nnz)
 
 
 def available_memory_bytes():
@@ -39,9 +41,9 @@ def available_memory_bytes():
         return None
 
 
-def check_fit_memory(n_docs, n_words, nnz, n_topics, available=None):
+def check_fit_memory(n_docs, n_words, nnz, n_topics, available=None, nonzero_topic_bytes=0):
     """Raise InsufficientMemory, saying how much is needed, if a fit cannot fit in memory."""
-    needed = fit_memory_bytes(n_docs, n_words, nnz, n_topics)
+    needed = fit_memory_bytes(n_docs, n_words, nnz, n_topics, nonzero_topic_bytes)
     available = available_memory_bytes() if available is None else available
     log.info("the fit needs about %.1f MiB; %s available", needed / 2**20,
              "an unknown amount is" if available is None else f"{available / 2**30:.1f} GiB is")

@@ -82,3 +82,33 @@ def map_phi(gamma_d, beta_words):
 def map_document_objective(n, theta, alpha, beta_words):
     """log p(w_d | theta, beta) + log Dirichlet(theta | alpha + 1), less the Dirichlet's normaliser."""
     return float(n @ np.log(theta @ beta_words) + alpha @ np.log(theta))
+
+
+def cvb0_sweep(X, phi, alpha, eta, beta):
+    """One CVB0 sweep (docs/cvb0.md), document after document, plain numpy: N_wk and N_k from the
+    phi given (nnz x K, in X's CSR order), held fixed; each document's N_dk updated as its nonzeros
+    are, one token's own phi left out of every count. Returns (phi, N_wk V x K after the sweep,
+    gamma = alpha + N_dk, doc_bound: the MAP objective of theta_d = gamma_d / sum gamma_d with the
+    topics beta K x V)."""
+    X = X.tocsr()
+    n_words = X.shape[1]
+    phi = phi.copy()
+    word_topic = np.zeros((n_words, phi.shape[1]))
+    np.add.at(word_topic, X.indices, X.data[:, None] * phi)
+    topic_total = word_topic.sum(axis=0)
+    gamma, doc_bound = np.empty((X.shape[0], phi.shape[1])), np.empty(X.shape[0])
+    for d in range(X.shape[0]):
+        lo, hi = X.indptr[d], X.indptr[d + 1]
+        doc_topic = X.data[lo:hi] @ phi[lo:hi]
+        for i in range(lo, hi):
+            w, own = X.indices[i], phi[i].copy()
+            new = (word_topic[w] - own + eta) * (doc_topic - own + alpha) / (topic_total - own + n_words * eta)
+            new /= new.sum()
+            doc_topic += X.data[i] * (new - own)
+            phi[i] = new
+        gamma[d] = alpha + doc_topic
+        doc_bound[d] = map_document_objective(X.data[lo:hi], gamma[d] / gamma[d].sum(), alpha,
+                                              beta[:, X.indices[lo:hi]])
+    word_topic = np.zeros((n_words, phi.shape[1]))
+    np.add.at(word_topic, X.indices, X.data[:, None] * phi)
+    return phi, word_topic, gamma, doc_bound

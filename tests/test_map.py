@@ -103,7 +103,7 @@ def test_map_model_round_trip_and_inference(reuters, tmp_path):
     ({"learning_method": "online"}, "inference='map' works with learning_method='batch'"),
     ({"doc_topic_prior_update": "symmetric"}, "holds alpha and eta fixed"),
     ({"topic_word_prior_update": "estimate"}, "holds alpha and eta fixed"),
-    ({"inference": "mode"}, "inference must be 'variational' or 'map'"),
+    ({"inference": "mode"}, "inference must be 'variational', 'map' or 'cvb0'"),
 ])
 def test_map_refuses_what_it_cannot_do(reuters, params, message):
     with pytest.raises(ValueError, match=message):
