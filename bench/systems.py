@@ -68,10 +68,11 @@ def fit_gensim(X, n_topics, passes):
                     iterations=MAX_DOC_ITER, gamma_threshold=MEAN_CHANGE_TOL, random_state=SEED)
 
 
-def tomotopy_model(X, n_topics, seed=SEED):
-    """An untrained tomotopy LDAModel holding the documents of X (tokens named by their column)."""
+def tomotopy_model(X, n_topics, seed=SEED, eta=None):
+    """An untrained tomotopy LDAModel holding the documents of X (tokens named by their column);
+    eta None: tomotopy's default (0.01)."""
     import tomotopy as tp
-    model = tp.LDAModel(k=n_topics, seed=seed)
+    model = tp.LDAModel(k=n_topics, seed=seed, **({} if eta is None else {"eta": eta}))
     for row in X:
         model.add_doc(np.repeat(row.indices, row.data.astype(np.int64)).astype(str).tolist())
     return model
