@@ -291,7 +291,7 @@ def warm_up(systems):
     for system in systems:
         system.fit(tiny, 3, 2)
     for params in RACE_SETTINGS.values():
-        fit_ldaem(tiny, 3, 2, **params)
+        fit_ldaem(tiny, 3, **{**params, "max_iter": 2})
 
 
 def main(argv=None):

@@ -870,8 +870,8 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--inference", type=click.Choice(list(OBJECTIVE_NAMES)), default="variational",
               show_default=True,
-              help="Fit each K as `ldaem fit --inference` does, with its defaults (for map, 'train' "
-                   "is the log posterior per token, not a bound).")
+              help="Fit each K as `ldaem fit --inference` does, with its defaults (for map and "
+                   "cvb0, 'train' is the log posterior per token, not a bound).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")

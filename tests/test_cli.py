@@ -556,14 +556,15 @@ def test_select_compares_topic_counts_on_one_held_out_split(tmp_path):
     assert refused.exit_code == 2 and "'5,x' is not a list of positive integers" in refused.stderr
 
 
-def test_select_fits_each_k_with_the_inference_asked_for():
+@pytest.mark.parametrize("inference", ["map", "cvb0"])
+def test_select_fits_each_k_with_the_inference_asked_for(inference):
     from ldaem.selection import split_documents
-    result = ldaem("select", REUTERS, "--vocab", REUTERS_VOCAB, "-k", "4", "--inference", "map", "--format",
+    result = ldaem("select", REUTERS, "--vocab", REUTERS_VOCAB, "-k", "4", "--inference", inference, "--format",
                    "json", "-q", "--seed", 2)
     assert result.exit_code == 0, result.stderr
     (row,) = json.loads(result.stdout)
     train, _ = split_documents(load_corpus(REUTERS, vocab=REUTERS_VOCAB).X, 0.1, 2)
-    lda = LDA(4, random_state=2, inference="map").fit(train)
+    lda = LDA(4, random_state=2, inference=inference).fit(train)
     assert row["iterations"] == lda.n_iter_
     assert row["training_bound"] == pytest.approx(lda.iterations_[-1].elbo_per_token, rel=1e-12)
 
