@@ -464,8 +464,9 @@ def cvb0_sweep(indptr, indices, counts, phi, word_topic, topic_total, alpha, eta
     phi: nnz x K, each nonzero's distribution over topics (one of its tokens'), updated in place;
     word_topic: V x K and topic_total: K, the expected counts N_wk and N_k of the sweep's start,
     held fixed during it; each document's N_dk is updated as its nonzeros are. For one token of
-    nonzero (d, w), with its own share phi_dw left out of every count:
-        phi_dwk proportional to (N_wk - phi_dwk + eta) (N_dk - phi_dwk + alpha_k) / (N_k - phi_dwk + V eta).
+    nonzero (d, w), with its own share o = min(n_dw, 1) phi_dw left out of every count (a count
+    below one is all of a token's share, so that no count goes negative):
+        phi_dwk proportional to (N_wk - o_k + eta) (N_dk - o_k + alpha_k) / (N_k - o_k + V eta).
     Fills gamma (D x K) with alpha + N_dk after the sweep and doc_bound (D) with the document's
     MAP objective (docs/map.md) at theta_d = gamma_d / sum_k gamma_dk and the topics beta (V x K).
 
@@ -483,9 +484,10 @@ def cvb0_sweep(indptr, indices, counts, phi, word_topic, topic_total, alpha, eta
                 doc_topic[k] += counts[i] * phi[i, k]
         for i in range(start, end):
             w = indices[i]
+            share = min(counts[i], 1.0)
             total = 0.0
             for k in range(n_topics):
-                own = phi[i, k]
+                own = share * phi[i, k]
                 weight = ((word_topic[w, k] - own + eta) * (doc_topic[k] - own + alpha[k])
                           / (topic_total[k] - own + n_words_eta))
                 weights[k] = weight
@@ -507,6 +509,23 @@ def cvb0_sweep(indptr, indices, counts, phi, word_topic, topic_total, alpha, eta
             word_bound += counts[i] * math.log(s)
             n_tokens += counts[i]
         doc_bound[d] = word_bound + _point_theta_bound(gamma[d], gamma_sum, alpha, n_tokens)
+
+
+@njit(cache=True, parallel=True)
+def cvb0_start(indices, topics, phi):
+    """phi_i proportional to the topics' weights of nonzero i's word (theta uniform), written into
+    phi (nnz x K, float64 or float32) without a float64 copy of that size.
+
+    Equivalent to phi[:] = topics[indices] / topics[indices].sum(axis=1, keepdims=True).
+    """
+    n_topics = topics.shape[1]
+    for i in prange(indices.shape[0]):
+        w = indices[i]
+        total = 0.0
+        for k in range(n_topics):
+            total += topics[w, k]
+        for k in range(n_topics):
+            phi[i, k] = topics[w, k] / total
 
 
 @njit(cache=True, parallel=True)

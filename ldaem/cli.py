@@ -231,7 +231,7 @@ def main(ctx, verbose, debug):
 @click.option("--alpha",
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
                    "Newton-Raphson, as lda-c; the default), 'asymmetric' (one per topic), or a fixed "
-                   "number. With --inference map, a fixed pseudo-count (default 0.1).")
+                   "number. With --inference map or cvb0, a fixed pseudo-count (default 0.1).")
 @click.option("--alpha-init", type=click.FloatRange(min=0, min_open=True),
               help="Starting alpha when it is estimated (default 0.5; online 1/K).")
 @click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
@@ -239,7 +239,7 @@ def main(ctx, verbose, debug):
 @click.option("--eta", metavar="NUMBER|estimate",
               help="Smooth the topics with a Dirichlet(eta) prior: a fixed value, or 'estimate' "
                    "(Newton-Raphson from 1/K after the burn-in). Default: maximum likelihood "
-                   "(batch), 1/K (online). With --inference map, a fixed pseudo-count (default 0.05).")
+                   "(batch), 1/K (online). With --inference map or cvb0, a fixed pseudo-count (default 0.05).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most EM iterations.")
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -304,7 +304,7 @@ def main(ctx, verbose, debug):
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
 def fit(corpus, resume, quiet, **_):
-    """Fit K topics to CORPUS by variational EM (or MAP EM, --inference map); write the model.
+    """Fit K topics to CORPUS by variational EM (or MAP EM or CVB0, --inference); write the model.
 
     CORPUS is raw text (one document per line, a folder of files, JSON Lines or CSV) or a
     bag-of-words file (LDA-C, UCI, Matrix Market, npz); see --format. Every EM iteration (every

@@ -33,9 +33,8 @@ class CVB0Sweeps:
         X = self._X
         topics = np.ascontiguousarray(topics, dtype=np.float64)
         if self._phi is None:
-            phi = topics[X.indices]
-            phi /= phi.sum(axis=1, keepdims=True)
-            self._phi = phi.astype(self._dtype, copy=False)
+            self._phi = np.empty((X.nnz, topics.shape[1]), dtype=self._dtype)
+            _kernels.cvb0_start(X.indices, topics, self._phi)
             self._word_topic = self._counts()
         n_docs = X.shape[0]
         gamma, doc_bound = np.empty((n_docs, topics.shape[1])), np.empty(n_docs)

@@ -334,7 +334,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         else:
             weights, self._topic_sums = topic_expectations(topic_word)
         self._exp_elog_beta = weights
-        self._fit_weights = topic_weights(weights, self.dtype)
+        # CVB0's sweeps take the topics only to start phi and for the objective: in float64
+        self._fit_weights = weights if self.inference == "cvb0" else topic_weights(weights, self.dtype)
 
     def _topic_pseudo_count(self):
         """eta of a MAP fit, added to each topic's expected counts in the M-step (docs/map.md)."""

@@ -57,7 +57,7 @@ class OnlineEM:
         """
         self._validate_params()
         if self._point_estimates():
-            raise ValueError("partial_fit is online EM: inference='map' works with batch fits only")
+            raise ValueError(f"partial_fit is online EM: inference={self.inference!r} works with batch fits only")
         if self.total_samples is None:
             raise ValueError("partial_fit needs total_samples, the number of documents in the corpus")
         continuing = hasattr(self, "components_")

@@ -87,7 +87,7 @@ def map_document_objective(n, theta, alpha, beta_words):
 def cvb0_sweep(X, phi, alpha, eta, beta):
     """One CVB0 sweep (docs/cvb0.md), document after document, plain numpy: N_wk and N_k from the
     phi given (nnz x K, in X's CSR order), held fixed; each document's N_dk updated as its nonzeros
-    are, one token's own phi left out of every count. Returns (phi, N_wk V x K after the sweep,
+    are, one token's own share min(n_dw, 1) phi_dw left out of every count. Returns (phi, N_wk V x K after the sweep,
     gamma = alpha + N_dk, doc_bound: the MAP objective of theta_d = gamma_d / sum gamma_d with the
     topics beta K x V)."""
     X = X.tocsr()
@@ -101,10 +101,10 @@ def cvb0_sweep(X, phi, alpha, eta, beta):
         lo, hi = X.indptr[d], X.indptr[d + 1]
         doc_topic = X.data[lo:hi] @ phi[lo:hi]
         for i in range(lo, hi):
-            w, own = X.indices[i], phi[i].copy()
+            w, own = X.indices[i], min(X.data[i], 1.0) * phi[i]
             new = (word_topic[w] - own + eta) * (doc_topic - own + alpha) / (topic_total - own + n_words * eta)
             new /= new.sum()
-            doc_topic += X.data[i] * (new - own)
+            doc_topic += X.data[i] * (new - phi[i])
             phi[i] = new
         gamma[d] = alpha + doc_topic
         doc_bound[d] = map_document_objective(X.data[lo:hi], gamma[d] / gamma[d].sum(), alpha,

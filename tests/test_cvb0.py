@@ -35,6 +35,26 @@ def test_sweeps_match_the_numpy_reference(seed):
     np.testing.assert_allclose(totals.sstats.sum(), X.sum())      # every token is in the counts
 
 
+@pytest.mark.parametrize("count,expected", [(1.0, [0.5, 0.5]), (2.0, [0.75, 0.25])])
+def test_a_token_leaves_its_own_share_out_of_the_counts(count, expected):
+    """One document of one word, K=2, phi starting at (0.8, 0.2), alpha 0.1: every count is the
+    word's own. With one token, leaving its share out leaves only the priors, hence (1/2, 1/2);
+    with two, the other token's (0.8, 0.2) plus alpha: (0.9, 0.3) normalised. Without the
+    exclusion the sweep would give (0.9, 0.3) and (1.7, 0.5), normalised."""
+    X = sp.csr_matrix(np.array([[count]]))
+    runner = CVB0Sweeps(X, eta=0.05)
+    runner(np.array([[0.8, 0.2]]), np.array([0.1, 0.1]))
+    np.testing.assert_allclose(runner._phi[0], expected, rtol=1e-14)
+
+
+def test_counts_below_one_keep_every_count_non_negative(reuters):
+    """A fractional count is all of a token: its share n phi, not phi, is left out (with phi
+    left out, N_dk - phi went negative and the objective NaN)."""
+    X = reuters.X * 0.3
+    lda = LDA(5, inference="cvb0", random_state=0, max_iter=20, tol=0).fit(X)
+    assert np.all(np.isfinite(lda.elbo_trace_)) and np.all(lda.components_ > 0)
+
+
 def test_word_topic_counts_match_numpy():
     rng = np.random.default_rng(3)
     X = sp.random(30, 25, density=0.3, random_state=3, format="csr", data_rvs=lambda n: rng.integers(1, 5, n))
@@ -114,6 +134,16 @@ def test_model_file_round_trip_keeps_the_pseudo_counts(reuters, tmp_path):
 def test_refuses_what_it_cannot_do(reuters, params, message):
     with pytest.raises(ValueError, match=message):
         LDA(5, inference="cvb0", **params).fit(reuters.X)
+
+
+def test_partial_fit_is_refused(reuters):
+    with pytest.raises(ValueError, match="partial_fit is online EM: inference='cvb0' works with batch fits only"):
+        LDA(5, inference="cvb0").partial_fit(reuters.X)
+
+
+def test_restarts_keep_the_fit_of_highest_objective(reuters):
+    lda = LDA(5, inference="cvb0", n_init=2, random_state=0, max_iter=5).fit(reuters.X)
+    assert len(lda.restart_bounds_) == 2 and lda.bound_ == max(lda.restart_bounds_)
 
 
 def test_refuses_to_resume(reuters):
