@@ -125,15 +125,10 @@ def test_model_file_round_trip_keeps_the_pseudo_counts(reuters, tmp_path):
     np.testing.assert_array_equal(rebuilt.transform(reuters.X), lda.transform(reuters.X))
 
 
-@pytest.mark.parametrize("params,message", [
-    ({"learning_method": "online"}, "inference='cvb0' works with learning_method='batch'"),
-    ({"doc_topic_prior_update": "symmetric"}, "holds alpha and eta fixed"),
-    ({"topic_word_prior_update": "estimate"}, "holds alpha and eta fixed"),
-    ({"scheduler": "tcp://127.0.0.1:1"}, "inference='cvb0' runs in this process"),
-])
-def test_refuses_what_it_cannot_do(reuters, params, message):
-    with pytest.raises(ValueError, match=message):
-        LDA(5, inference="cvb0", **params).fit(reuters.X)
+def test_refuses_a_scheduler(reuters):
+    """What MAP refuses CVB0 refuses too (tests/test_map.py); and it runs in this process only."""
+    with pytest.raises(ValueError, match="inference='cvb0' runs in this process"):
+        LDA(5, inference="cvb0", scheduler="tcp://127.0.0.1:1").fit(reuters.X)
 
 
 def test_partial_fit_is_refused(reuters):

@@ -99,15 +99,17 @@ def test_map_model_round_trip_and_inference(reuters, tmp_path):
     np.testing.assert_allclose(lda.score(reuters.X), variational.doc_bound.sum(), rtol=1e-12)
 
 
+@pytest.mark.parametrize("inference", ["map", "cvb0"])
 @pytest.mark.parametrize("params,message", [
-    ({"learning_method": "online"}, "inference='map' works with learning_method='batch'"),
+    ({"learning_method": "online"}, "works with learning_method='batch'"),
     ({"doc_topic_prior_update": "symmetric"}, "holds alpha and eta fixed"),
     ({"topic_word_prior_update": "estimate"}, "holds alpha and eta fixed"),
     ({"inference": "mode"}, "inference must be 'variational', 'map' or 'cvb0'"),
 ])
-def test_map_refuses_what_it_cannot_do(reuters, params, message):
+def test_point_estimates_refuse_what_they_cannot_do(reuters, inference, params, message):
+    """MAP and CVB0 (which runs inside the MAP fit, docs/cvb0.md) refuse the same settings."""
     with pytest.raises(ValueError, match=message):
-        LDA(3, **{"inference": "map", **params}).fit(reuters.X)
+        LDA(3, **{"inference": inference, **params}).fit(reuters.X)
 
 
 def test_partial_fit_is_refused_for_map(reuters):
