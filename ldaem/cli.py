@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from ldaem.errors import CorpusError, LdaemError
-from ldaem.records import OBJECTIVE_NAMES, PRECISIONS
+from ldaem.records import OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS
 from ldaem.fileio import atomic_output, check_writable
 
 
@@ -288,8 +288,9 @@ def main(ctx, verbose, debug):
                    "file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--dtype", type=click.Choice(PRECISIONS), default="float64", show_default=True,
-              help="Precision of the E-step's inner iterations: float32 runs them 1.5-2x faster; "
-                   "gamma, the M-step and the ELBO stay float64.")
+              help="Precision of the fit's E-steps: float32 ones ran 1.2-1.8x faster on AP "
+                   "(bench/scaling_results.md); gamma, the M-step and the ELBO stay float64, and "
+                   "infer, evaluate and score run in float64.")
 @click.option("--heldout", metavar="SHARE|FILE",
               help="Keep a random SHARE (e.g. 0.1) of the documents out of the fit, or score the "
                    "documents of FILE (same format options), and log their per-word bound.")
@@ -362,7 +363,7 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--stream works with --method online and --init auto or random")
     restarts = o.get("restarts", 1)
     inference = o.get("inference", "variational")     # absent from checkpoints before it existed
-    point_estimates = inference in ("map", "cvb0")
+    point_estimates = inference in POINT_ESTIMATE_INFERENCES
     if point_estimates and (online or prior_update not in (None, "fixed") or eta_update != "fixed"):
         raise click.UsageError(f"--inference {inference} works with --method batch, a fixed --alpha and a fixed --eta")
     if point_estimates and o["alpha_init"] is not None:

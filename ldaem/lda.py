@@ -23,7 +23,7 @@ from ldaem.errors import NumericalError
 from ldaem.estep import as_csr_counts, e_step, topic_expectations, topic_weights
 from ldaem.model import TopicModel
 from ldaem.online_em import OnlineEM
-from ldaem.records import OBJECTIVE_NAMES, PRECISIONS, IterationRecord
+from ldaem.records import OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS, IterationRecord
 from ldaem.resources import check_fit_memory
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class FitState:
     gamma: np.ndarray        # D x K, or None: the next E-step starts from alpha + N_d / K
     iterations: tuple        # the IterationRecords so far
     eta: float = None        # the topics' prior (None: maximum likelihood)
-    inference: str = "variational"   # the fit's inference ('variational' or 'map')
+    inference: str = "variational"   # the fit's inference (LDA's inference parameter)
 
 
 class LDA(OnlineEM, TransformerMixin, BaseEstimator):
@@ -117,19 +117,19 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     n_components : number of topics K.
     doc_topic_prior : alpha, the starting (or fixed) value of the symmetric Dirichlet prior on
         each document's topic proportions; None means 0.5 (DEFAULT_DOC_TOPIC_PRIOR) for batch
-        EM, 1 / K online and 0.1 (a pseudo-count) for inference='map'. Online EM moves alpha by
+        EM, 1 / K online and 0.1 (a pseudo-count) for inference 'map' and 'cvb0'. Online EM moves alpha by
         small damped steps, and from 0.5 it was still 10 times the generating alpha after a pass
         over 100k documents, whose topics it had blurred (matched to the generating ones at 0.59
         instead of 0.80).
     doc_topic_prior_update : 'symmetric' (Newton-Raphson on one shared alpha, as lda-c's
         "estimate"), 'asymmetric' (one alpha per topic) or 'fixed'; None means 'symmetric', and
-        'fixed' for inference='map'.
+        'fixed' for inference 'map' and 'cvb0'.
     doc_topic_prior_burn_in : EM iterations before alpha is first estimated, so that the topics
         separate while documents may still mix them (as MALLET's optimize-burn-in).
     topic_word_prior : eta. None fits the topics by maximum likelihood; a number smooths them
         with a Dirichlet(eta) prior and a variational Dirichlet posterior (components_ = lambda).
-        Online EM needs smoothed topics: there None means 1 / n_components. For inference='map',
-        the pseudo-count added to each topic's expected counts (None: 0.05).
+        Online EM needs smoothed topics: there None means 1 / n_components. For inference 'map'
+        and 'cvb0', the pseudo-count added to each topic's expected counts (None: 0.05).
     topic_word_prior_update : 'fixed', or 'estimate': eta (starting from topic_word_prior, or
         1 / n_components) is estimated like a symmetric alpha, by Newton-Raphson on the ELBO's
         sum_k E[log p(beta_k | eta)] (DESIGN.md, "M-step"), after the same burn-in; online, by
@@ -258,10 +258,10 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     def _point_estimates(self):
         """Whether the fit is EM for the MAP topics and topic proportions (docs/map.md), or CVB0
         (docs/cvb0.md), which shares its M-step and objective."""
-        return self.inference in ("map", "cvb0")
+        return self.inference in POINT_ESTIMATE_INFERENCES
 
     def _alpha_update(self):
-        """doc_topic_prior_update, None resolved: 'fixed' for MAP fits, else 'symmetric'."""
+        """doc_topic_prior_update, None resolved: 'fixed' for MAP and CVB0 fits, else 'symmetric'."""
         if self.doc_topic_prior_update is not None:
             return self.doc_topic_prior_update
         return "fixed" if self._point_estimates() else "symmetric"
@@ -338,7 +338,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         self._fit_weights = weights if self.inference == "cvb0" else topic_weights(weights, self.dtype)
 
     def _topic_pseudo_count(self):
-        """eta of a MAP fit, added to each topic's expected counts in the M-step (docs/map.md)."""
+        """eta of a MAP or CVB0 fit, added to each topic's expected counts in the M-step (docs/map.md)."""
         return self.topic_word_prior if self.topic_word_prior is not None else MAP_TOPIC_WORD_PRIOR
 
     def _topic_bound(self):
@@ -610,8 +610,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         """An estimator ready to transform and score, rebuilt from a TopicModel."""
         saved = {name: model.settings[name] for name in cls._get_param_names()
                  if name in model.settings and name not in ("callback", "scheduler", "init")}
-        # a MAP model's file has no eta (its topics are points); its pseudo-count is a setting
-        eta = saved.get("topic_word_prior") if saved.get("inference") in ("map", "cvb0") else model.eta
+        # a MAP or CVB0 model's file has no eta (its topics are points); its pseudo-count is a setting
+        eta = saved.get("topic_word_prior") if saved.get("inference") in POINT_ESTIMATE_INFERENCES else model.eta
         lda = cls(**{**saved, **params, "n_components": model.n_topics, "topic_word_prior": eta})
         lda.topic_word_prior_ = model.eta
         lda._set_topics(np.ascontiguousarray(model.topic_word.T))

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 # logs too, at its point estimates (docs/cvb0.md).
 OBJECTIVE_NAMES = {"variational": "ELBO", "map": "log posterior", "cvb0": "log posterior"}
 
+# The inferences whose topics and topic proportions are points, with alpha and eta fixed
+# pseudo-counts (docs/map.md; CVB0 runs inside the MAP fit, docs/cvb0.md).
+POINT_ESTIMATE_INFERENCES = ("map", "cvb0")
+
 # The precisions of the E-step's inner iterations (LDA dtype, ldaem fit --dtype).
 PRECISIONS = ("float64", "float32")
 
