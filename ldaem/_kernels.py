@@ -3,10 +3,11 @@
 Only numba functions over contiguous arrays and scalars live here: no classes, logging or I/O.
 Topic-word parameters are stored word-major (V x K). The E-step copies each document's rows of
 them once into a K x n block (topic-major, its n words contiguous), so that every inner iteration
-runs over contiguous loops of the document's words, which LLVM vectorises. The weights may be
-float32: the blocks, products, ratios and exp(E[log theta]) then are too (twice the values per
-vector instruction and half the bytes), while gamma, the sufficient statistics and the bounds stay
-float64.
+runs over contiguous loops of the document's words; the loops of the inner iterations, the copy
+and the sufficient statistics are written with explicit vectors (ldaem._simd), the rest left to
+LLVM's vectoriser. The weights may be float32: the blocks, products, ratios and exp(E[log theta])
+then are too (twice the values per vector instruction and half the bytes), while gamma, the
+sufficient statistics and the bounds stay float64.
 Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
 """
 
@@ -17,16 +18,14 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from ldaem import _simd as simd
+
 # Floating-point reassociation lets LLVM vectorise the dot products; no flag that assumes away NaN
 # or infinity is set, so a NaN still propagates to the caller's checks. error_model="numpy" makes a
 # division by zero give inf or NaN instead of raising, so a loop that divides has no branch and
 # vectorises too.
 FAST = {"reassoc", "contract", "nsz", "arcp"}
 KERNEL = {"cache": True, "fastmath": FAST, "error_model": "numpy"}
-
-# A document's words are padded to a multiple of this (LLVM's vectorised loops take 2 x 4 doubles
-# per step on AVX2), so that no scalar remainder loop runs.
-VECTOR = 8
 
 # At most this many values (2 MiB) in a document's K x n block. A document with more words is
 # taken in blocks of words that are copied again at every inner iteration.
@@ -267,31 +266,43 @@ def log_dirichlet_normaliser(params):
 
 
 @njit(cache=True, inline="always")
-def _padded(n_words):
-    return (n_words + VECTOR - 1) // VECTOR * VECTOR
+def _padded(n_words, lanes):
+    """n_words rounded up to whole vectors: a block's columns are padded so that no loop over
+    them has a scalar remainder."""
+    return (n_words + lanes - 1) // lanes * lanes
 
 
 @njit(**KERNEL)
 def _gather(indices, counts, exp_elog_beta, first, last, block, block_counts):
     """block[:, j] = exp_elog_beta[indices[first + j]] and block_counts[j] = counts[first + j] for
     the nonzeros first..last-1; the columns after them (the padding) get topic weights 1 and count
-    0, hence ratio 0. Four words at a time: each pass over the topics then writes four adjacent
-    values of a row of block, which halves the time of this transposition."""
-    n_topics, n_words = block.shape[0], last - first
+    0, hence ratio 0. A transposition, made a vector-wide square tile at a time, with the rows of
+    the next words asked for ahead (they are scattered over the V x K array, mostly outside the
+    core's caches)."""
+    n_topics, row = block.shape
+    n_words = last - first
+    lanes = simd.width(block)
     j = 0
-    while j + 4 <= n_words:
-        w0, w1, w2, w3 = indices[first + j], indices[first + j + 1], indices[first + j + 2], indices[first + j + 3]
-        for k in range(n_topics):
-            block[k, j], block[k, j + 1] = exp_elog_beta[w0, k], exp_elog_beta[w1, k]
-            block[k, j + 2], block[k, j + 3] = exp_elog_beta[w2, k], exp_elog_beta[w3, k]
-        j += 4
+    while j + lanes <= n_words:
+        ahead = j + 2 * lanes <= n_words
+        k = 0
+        while k + lanes <= n_topics:
+            if ahead:
+                for i in range(lanes):
+                    simd.prefetch(exp_elog_beta, np.int64(indices[first + j + lanes + i]) * n_topics + k)
+            simd.transpose_tile(exp_elog_beta, indices, first + j, k, block, k * row + j, row)
+            k += lanes
+        for k in range(k, n_topics):
+            for i in range(lanes):
+                block[k, j + i] = exp_elog_beta[indices[first + j + i], k]
+        j += lanes
     for j in range(j, n_words):
         word = indices[first + j]
         for k in range(n_topics):
             block[k, j] = exp_elog_beta[word, k]
     for j in range(n_words):
         block_counts[j] = counts[first + j]
-    for j in range(n_words, _padded(n_words)):
+    for j in range(n_words, _padded(n_words, lanes)):
         block_counts[j] = 0.0
         for k in range(n_topics):
             block[k, j] = 1.0
@@ -300,42 +311,56 @@ def _gather(indices, counts, exp_elog_beta, first, last, block, block_counts):
 @njit(**KERNEL)
 def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
     """s = t @ B, ratio = n / s and acc = B @ ratio over the first n_words columns of the K x n
-    block B: the two products of an inner iteration (DESIGN.md, E-step). Topics are taken four
-    at a time, so that each pass over the words does four multiply-adds per load of s or ratio.
+    block B, n_words a whole number of vectors: the two products of an inner iteration (DESIGN.md,
+    E-step). Topics are taken four at a time, so that each vector of s or ratio loaded serves four
+    multiply-adds.
 
     Equivalent to s = t @ B[:, :n_words]; ratio = n / s; acc = B[:, :n_words] @ ratio.
     """
-    n_topics = block.shape[0]
-    zero = s.dtype.type(0)      # not 0.0, which would make float32 sums float64
-    for j in range(n_words):
-        s[j] = zero
+    n_topics, row = block.shape
+    lanes = simd.width(block)
+    zero = simd.splat(block, 0)
+    for j in range(0, n_words, lanes):
+        simd.store(s, j, zero)
     k = 0
     while k + 4 <= n_topics:
-        t0, t1, t2, t3 = t[k], t[k + 1], t[k + 2], t[k + 3]
-        for j in range(n_words):
-            s[j] += t0 * block[k, j] + t1 * block[k + 1, j] + t2 * block[k + 2, j] + t3 * block[k + 3, j]
+        t0, t1 = simd.splat(block, t[k]), simd.splat(block, t[k + 1])
+        t2, t3 = simd.splat(block, t[k + 2]), simd.splat(block, t[k + 3])
+        p0 = k * row
+        p1, p2, p3 = p0 + row, p0 + 2 * row, p0 + 3 * row
+        for j in range(0, n_words, lanes):
+            x = simd.load(s, j)
+            x = simd.multiply_add(t0, simd.load(block, p0 + j), x)
+            x = simd.multiply_add(t1, simd.load(block, p1 + j), x)
+            x = simd.multiply_add(t2, simd.load(block, p2 + j), x)
+            x = simd.multiply_add(t3, simd.load(block, p3 + j), x)
+            simd.store(s, j, x)
         k += 4
     for k in range(k, n_topics):
-        for j in range(n_words):
-            s[j] += t[k] * block[k, j]
-    for j in range(n_words):
-        ratio[j] = block_counts[j] / s[j]
+        tk = simd.splat(block, t[k])
+        for j in range(0, n_words, lanes):
+            simd.store(s, j, simd.multiply_add(tk, simd.load(block, k * row + j), simd.load(s, j)))
+    for j in range(0, n_words, lanes):
+        simd.store(ratio, j, simd.load(block_counts, j) / simd.load(s, j))
     k = 0
     while k + 4 <= n_topics:
         a0 = a1 = a2 = a3 = zero
-        for j in range(n_words):
-            r = ratio[j]
-            a0 += r * block[k, j]
-            a1 += r * block[k + 1, j]
-            a2 += r * block[k + 2, j]
-            a3 += r * block[k + 3, j]
-        acc[k], acc[k + 1], acc[k + 2], acc[k + 3] = a0, a1, a2, a3
+        p0 = k * row
+        p1, p2, p3 = p0 + row, p0 + 2 * row, p0 + 3 * row
+        for j in range(0, n_words, lanes):
+            r = simd.load(ratio, j)
+            a0 = simd.multiply_add(r, simd.load(block, p0 + j), a0)
+            a1 = simd.multiply_add(r, simd.load(block, p1 + j), a1)
+            a2 = simd.multiply_add(r, simd.load(block, p2 + j), a2)
+            a3 = simd.multiply_add(r, simd.load(block, p3 + j), a3)
+        acc[k], acc[k + 1] = simd.total(a0), simd.total(a1)
+        acc[k + 2], acc[k + 3] = simd.total(a2), simd.total(a3)
         k += 4
     for k in range(k, n_topics):
         a0 = zero
-        for j in range(n_words):
-            a0 += ratio[j] * block[k, j]
-        acc[k] = a0
+        for j in range(0, n_words, lanes):
+            a0 = simd.multiply_add(simd.load(ratio, j), simd.load(block, k * row + j), a0)
+        acc[k] = simd.total(a0)
 
 
 @njit(**KERNEL)
@@ -349,13 +374,13 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
     Equivalent to ratio = counts / (B @ t); acc = ratio @ B, with B = exp_elog_beta[indices[start:end]].
     """
     if gathered:
-        _block_pass(_padded(end - start), block_counts, block, t, s, block_ratio, acc)
+        _block_pass(_padded(end - start, simd.width(block)), block_counts, block, t, s, block_ratio, acc)
         return
     acc[:] = 0.0
     for first in range(start, end, block.shape[1]):
         last = min(first + block.shape[1], end)
         _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
-        _block_pass(_padded(last - first), block_counts, block, t, s, block_ratio, part)
+        _block_pass(_padded(last - first, simd.width(block)), block_counts, block, t, s, block_ratio, part)
         acc += part
         doc_ratio[first - start:last - start] = block_ratio[:last - first]
 
@@ -384,7 +409,8 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     unscaled t: the log of t's scale is taken back out.
     """
     n_topics = alpha.shape[0]
-    width = max(VECTOR, min(_padded(end - start), BLOCK_VALUES // n_topics // VECTOR * VECTOR))
+    lanes = simd.width(exp_elog_beta)
+    width = max(lanes, min(_padded(end - start, lanes), BLOCK_VALUES // n_topics // lanes * lanes))
     dtype = exp_elog_beta.dtype
     block = np.empty((n_topics, width), dtype=dtype)
     block_counts, s = np.empty(width, dtype=dtype), np.empty(width, dtype=dtype)

@@ -5,7 +5,8 @@ from scipy import integrate
 from scipy.special import digamma, gammaln
 
 from ldaem import _kernels
-from ldaem.estep import as_csr_counts, document_chunks, e_step, entries_by_word, initial_gamma
+from ldaem.estep import (as_csr_counts, document_chunks, e_step, entries_by_word, initial_gamma,
+                         topic_weights)
 from tests import reference
 
 
@@ -102,6 +103,28 @@ def test_e_step_matches_numpy_reference(seed, max_iter, tol):
     np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=1e-10, atol=1e-10)
     assert abs(ours.doc_bound[-1]) < 1e-12   # an empty document has probability one
     np.testing.assert_allclose(ours.gamma[-1], alpha)
+
+
+@pytest.mark.parametrize("n_topics", [3, 4, 5, 8, 9, 13])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_e_step_matches_numpy_reference_for_every_remainder_of_words_and_topics(n_topics, dtype):
+    """Documents of 1 to 19 words and K around the vector widths (4 doubles, 8 singles): every
+    partial tile of the gather, padded block and leftover topic of the passes."""
+    rng = np.random.default_rng(n_topics)
+    n_words = 40
+    dense = np.zeros((19, n_words))
+    for d in range(19):
+        dense[d, rng.choice(n_words, d + 1, replace=False)] = rng.integers(1, 4, d + 1)
+    X = sp.csr_matrix(dense)
+    beta = rng.dirichlet(np.full(n_words, 0.5), size=n_topics)
+    alpha = rng.uniform(0.05, 1.0, n_topics)
+    gamma0 = initial_gamma(X, alpha)
+    ours = e_step(X, topic_weights(beta.T, dtype), alpha, gamma0, max_iter=6, tol=0.0)
+    gamma, sstats, doc_bound = reference.e_step(X, beta, alpha, gamma0, 6, 0.0)
+    rtol = 1e-11 if dtype == "float64" else 2e-5
+    np.testing.assert_allclose(ours.gamma, gamma, rtol=rtol)
+    np.testing.assert_allclose(ours.sstats, sstats.T, rtol=10 * rtol, atol=1e-9)
+    np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=rtol)
 
 
 def test_e_step_in_blocks_of_words_matches_numpy_reference():
