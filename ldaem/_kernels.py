@@ -2,10 +2,10 @@
 
 Only numba functions over contiguous arrays and scalars live here: no classes, logging or I/O.
 Topic-word parameters are stored word-major (V x K). The E-step copies each document's rows of
-them once into a K x n block (topic-major, its n words contiguous), so that every inner iteration
-runs over contiguous loops of the document's words; the loops of the inner iterations, the copy
-and the sufficient statistics are written with explicit vectors (ldaem._simd), the rest left to
-LLVM's vectoriser. The weights may be float32: the blocks, products, ratios and exp(E[log theta])
+them once into a block of chunks of its words, each chunk K x (up to 8 vectors of words),
+topic-major, so that an inner iteration takes both of its products over a chunk while the chunk
+is in the first-level cache and its s_w are in registers. The inner iterations and the copy are
+written with explicit vectors (ldaem._simd), the rest left to LLVM's vectoriser. The weights may be float32: the blocks, products, ratios and exp(E[log theta])
 then are too (twice the values per vector instruction and half the bytes), while gamma, the
 sufficient statistics and the bounds stay float64.
 Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
@@ -272,117 +272,173 @@ def _padded(n_words, lanes):
     return (n_words + lanes - 1) // lanes * lanes
 
 
+# A block holds its words in chunks of this many vectors (32 words of float64, 64 of float32),
+# then at most one chunk each of 4, 2 and 1 vectors for the words left: K x 256 bytes at most,
+# which stay in the core's first-level cache from the first product of an inner iteration to the
+# second (at K up to ~120), and whose s_w fit in registers.
+CHUNK_VECTORS = 8
+
+
+@njit(cache=True, inline="always")
+def _chunk_of(j, n_padded, lanes):
+    """(first word, width in words) of the chunk of word j in a block of n_padded words."""
+    wide = CHUNK_VECTORS * lanes
+    first = j // wide * wide
+    if first + wide <= n_padded:
+        return first, wide
+    width = wide // 2
+    while first + width > n_padded or j >= first + width:
+        if first + width <= n_padded:
+            first += width
+        width //= 2
+    return first, width
+
+
 @njit(**KERNEL)
 def _gather(indices, counts, exp_elog_beta, first, last, block, block_counts):
-    """block[:, j] = exp_elog_beta[indices[first + j]] and block_counts[j] = counts[first + j] for
-    the nonzeros first..last-1; the columns after them (the padding) get topic weights 1 and count
-    0, hence ratio 0. A transposition, made a vector-wide square tile at a time, with the rows of
-    the next words asked for ahead (they are scattered over the V x K array, mostly outside the
-    core's caches)."""
-    n_topics, row = block.shape
+    """Fills block (flat) with exp_elog_beta's rows of the words of nonzeros first..last-1, in
+    chunks (CHUNK_VECTORS), each chunk K x its width, topic-major; block_counts[j] = counts[first
+    + j]. The words are padded to a whole vector, the padding with topic weights 1 and count 0,
+    hence ratio 0. A transposition, made a vector-wide square tile at a time, with the rows of the
+    next words asked for ahead (they are scattered over the V x K array, mostly outside the core's
+    caches)."""
+    n_topics = exp_elog_beta.shape[1]
     n_words = last - first
     lanes = simd.width(block)
+    n_padded = _padded(n_words, lanes)
     j = 0
     while j + lanes <= n_words:
+        chunk, width = _chunk_of(j, n_padded, lanes)
+        start = chunk * n_topics + j - chunk      # value (0, j) of the chunk, K x width from chunk * K
         ahead = j + 2 * lanes <= n_words
         k = 0
         while k + lanes <= n_topics:
             if ahead:
                 for i in range(lanes):
                     simd.prefetch(exp_elog_beta, np.int64(indices[first + j + lanes + i]) * n_topics + k)
-            simd.transpose_tile(exp_elog_beta, indices, first + j, k, block, k * row + j, row)
+            simd.transpose_tile(exp_elog_beta, indices, first + j, k, block, start + k * width, width)
             k += lanes
         for k in range(k, n_topics):
             for i in range(lanes):
-                block[k, j + i] = exp_elog_beta[indices[first + j + i], k]
+                block[start + k * width + i] = exp_elog_beta[indices[first + j + i], k]
         j += lanes
-    for j in range(j, n_words):
-        word = indices[first + j]
+    for j in range(j, n_padded):
+        chunk, width = _chunk_of(j, n_padded, lanes)
+        start = chunk * n_topics + j - chunk
         for k in range(n_topics):
-            block[k, j] = exp_elog_beta[word, k]
-    for j in range(n_words):
-        block_counts[j] = counts[first + j]
-    for j in range(n_words, _padded(n_words, lanes)):
-        block_counts[j] = 0.0
-        for k in range(n_topics):
-            block[k, j] = 1.0
+            block[start + k * width] = exp_elog_beta[indices[first + j], k] if j < n_words else 1.0
+    for j in range(n_padded):
+        block_counts[j] = counts[first + j] if j < n_words else 0.0
 
 
-@njit(**KERNEL)
-def _block_pass(n_words, block_counts, block, t, s, ratio, acc):
-    """s = t @ B, ratio = n / s and acc = B @ ratio over the first n_words columns of the K x n
-    block B, n_words a whole number of vectors: the two products of an inner iteration (DESIGN.md,
-    E-step). Topics are taken four at a time, so that each vector of s or ratio loaded serves four
-    multiply-adds.
+@njit(cache=True, inline="always", fastmath=FAST, error_model="numpy")
+def _ratios(block_counts, at, s, ratio):
+    """ratio[at:at + width] = block_counts[at:at + width] / s, returned too."""
+    r = simd.load(block_counts, at) / s
+    simd.store(ratio, at, r)
+    return r
 
-    Equivalent to s = t @ B[:, :n_words]; ratio = n / s; acc = B[:, :n_words] @ ratio.
-    """
-    n_topics, row = block.shape
+
+@njit(cache=True, inline="always", fastmath=FAST, error_model="numpy")
+def _chunk_pass(first, n_vectors, block_counts, block, t, ratio, partial):
+    """The two products of an inner iteration over the chunk of n_vectors (1, 2, 4 or
+    CHUNK_VECTORS; a constant where it is called) vectors of words from word first: ratio_j =
+    n_j / s_j with s_j = sum_k t_k B_kj, and partial[k] += (a vector) the terms of sum_j ratio_j
+    B_kj. The s_j and ratios stay in registers and the chunk's values are read from memory once
+    for both products."""
+    n_topics = t.shape[0]
     lanes = simd.width(block)
+    width = n_vectors * lanes
+    start = first * n_topics
     zero = simd.splat(block, 0)
-    for j in range(0, n_words, lanes):
-        simd.store(s, j, zero)
-    k = 0
-    while k + 4 <= n_topics:
-        t0, t1 = simd.splat(block, t[k]), simd.splat(block, t[k + 1])
-        t2, t3 = simd.splat(block, t[k + 2]), simd.splat(block, t[k + 3])
-        p0 = k * row
-        p1, p2, p3 = p0 + row, p0 + 2 * row, p0 + 3 * row
-        for j in range(0, n_words, lanes):
-            x = simd.load(s, j)
-            x = simd.multiply_add(t0, simd.load(block, p0 + j), x)
-            x = simd.multiply_add(t1, simd.load(block, p1 + j), x)
-            x = simd.multiply_add(t2, simd.load(block, p2 + j), x)
-            x = simd.multiply_add(t3, simd.load(block, p3 + j), x)
-            simd.store(s, j, x)
-        k += 4
-    for k in range(k, n_topics):
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+    for k in range(n_topics):
         tk = simd.splat(block, t[k])
-        for j in range(0, n_words, lanes):
-            simd.store(s, j, simd.multiply_add(tk, simd.load(block, k * row + j), simd.load(s, j)))
-    for j in range(0, n_words, lanes):
-        simd.store(ratio, j, simd.load(block_counts, j) / simd.load(s, j))
-    k = 0
-    while k + 4 <= n_topics:
-        a0 = a1 = a2 = a3 = zero
-        p0 = k * row
-        p1, p2, p3 = p0 + row, p0 + 2 * row, p0 + 3 * row
-        for j in range(0, n_words, lanes):
-            r = simd.load(ratio, j)
-            a0 = simd.multiply_add(r, simd.load(block, p0 + j), a0)
-            a1 = simd.multiply_add(r, simd.load(block, p1 + j), a1)
-            a2 = simd.multiply_add(r, simd.load(block, p2 + j), a2)
-            a3 = simd.multiply_add(r, simd.load(block, p3 + j), a3)
-        acc[k], acc[k + 1] = simd.total(a0), simd.total(a1)
-        acc[k + 2], acc[k + 3] = simd.total(a2), simd.total(a3)
-        k += 4
-    for k in range(k, n_topics):
-        a0 = zero
-        for j in range(0, n_words, lanes):
-            a0 = simd.multiply_add(simd.load(ratio, j), simd.load(block, k * row + j), a0)
-        acc[k] = simd.total(a0)
+        p = start + k * width
+        s0 = simd.multiply_add(tk, simd.load(block, p), s0)
+        if n_vectors >= 2:
+            s1 = simd.multiply_add(tk, simd.load(block, p + lanes), s1)
+        if n_vectors >= 4:
+            s2 = simd.multiply_add(tk, simd.load(block, p + 2 * lanes), s2)
+            s3 = simd.multiply_add(tk, simd.load(block, p + 3 * lanes), s3)
+        if n_vectors >= 8:
+            s4 = simd.multiply_add(tk, simd.load(block, p + 4 * lanes), s4)
+            s5 = simd.multiply_add(tk, simd.load(block, p + 5 * lanes), s5)
+            s6 = simd.multiply_add(tk, simd.load(block, p + 6 * lanes), s6)
+            s7 = simd.multiply_add(tk, simd.load(block, p + 7 * lanes), s7)
+    r0 = _ratios(block_counts, first, s0, ratio)
+    r1 = _ratios(block_counts, first + lanes, s1, ratio) if n_vectors >= 2 else zero
+    r2 = _ratios(block_counts, first + 2 * lanes, s2, ratio) if n_vectors >= 4 else zero
+    r3 = _ratios(block_counts, first + 3 * lanes, s3, ratio) if n_vectors >= 4 else zero
+    r4 = _ratios(block_counts, first + 4 * lanes, s4, ratio) if n_vectors >= 8 else zero
+    r5 = _ratios(block_counts, first + 5 * lanes, s5, ratio) if n_vectors >= 8 else zero
+    r6 = _ratios(block_counts, first + 6 * lanes, s6, ratio) if n_vectors >= 8 else zero
+    r7 = _ratios(block_counts, first + 7 * lanes, s7, ratio) if n_vectors >= 8 else zero
+    for k in range(n_topics):
+        p = start + k * width
+        a = simd.multiply_add(r0, simd.load(block, p), simd.load(partial, k * lanes))
+        if n_vectors >= 2:
+            a = simd.multiply_add(r1, simd.load(block, p + lanes), a)
+        if n_vectors >= 4:
+            a = simd.multiply_add(r2, simd.load(block, p + 2 * lanes), a)
+            a = simd.multiply_add(r3, simd.load(block, p + 3 * lanes), a)
+        if n_vectors >= 8:
+            a = simd.multiply_add(r4, simd.load(block, p + 4 * lanes), a)
+            a = simd.multiply_add(r5, simd.load(block, p + 5 * lanes), a)
+            a = simd.multiply_add(r6, simd.load(block, p + 6 * lanes), a)
+            a = simd.multiply_add(r7, simd.load(block, p + 7 * lanes), a)
+        simd.store(partial, k * lanes, a)
 
 
 @njit(**KERNEL)
-def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_counts, s,
-                   block_ratio, part, gathered, doc_ratio, acc):
+def _block_pass(n_padded, block_counts, block, t, ratio, partial):
+    """The two products of an inner iteration (DESIGN.md, E-step) over a block of n_padded words
+    (_gather): s = t @ B, ratio = n / s, and partial[k] += (a vector) the terms of (B @ ratio)_k,
+    a chunk at a time.
+
+    Equivalent to s = t @ B; ratio = n / s; acc += B @ ratio, with B the K x n_padded block and acc
+    the lane sums of partial.
+    """
+    lanes = simd.width(block)
+    first = 0
+    while first + CHUNK_VECTORS * lanes <= n_padded:
+        _chunk_pass(first, CHUNK_VECTORS, block_counts, block, t, ratio, partial)
+        first += CHUNK_VECTORS * lanes
+    if first + 4 * lanes <= n_padded:
+        _chunk_pass(first, 4, block_counts, block, t, ratio, partial)
+        first += 4 * lanes
+    if first + 2 * lanes <= n_padded:
+        _chunk_pass(first, 2, block_counts, block, t, ratio, partial)
+        first += 2 * lanes
+    if first < n_padded:
+        _chunk_pass(first, 1, block_counts, block, t, ratio, partial)
+
+
+@njit(**KERNEL)
+def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_counts,
+                   block_ratio, partial, gathered, doc_ratio, acc):
     """acc = sum_i ratio_i beta_{w_i} with ratio_i = n_i / s_i and s_i = sum_k t_k beta_{w_i k},
     over the nonzeros start..end-1 of one document. When the whole document is in the block
-    (gathered), its ratios stay in block_ratio; otherwise the words are gathered a block at a time
-    and their ratios written to doc_ratio (the document's, from its first nonzero).
+    (gathered), its ratios stay in block_ratio; otherwise the words are gathered a block of
+    block_counts.shape[0] at a time and their ratios written to doc_ratio (the document's, from its
+    first nonzero).
 
     Equivalent to ratio = counts / (B @ t); acc = ratio @ B, with B = exp_elog_beta[indices[start:end]].
     """
+    lanes = simd.width(block)
+    zero = simd.splat(block, 0)
+    for k in range(t.shape[0]):
+        simd.store(partial, k * lanes, zero)
     if gathered:
-        _block_pass(_padded(end - start, simd.width(block)), block_counts, block, t, s, block_ratio, acc)
-        return
-    acc[:] = 0.0
-    for first in range(start, end, block.shape[1]):
-        last = min(first + block.shape[1], end)
-        _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
-        _block_pass(_padded(last - first, simd.width(block)), block_counts, block, t, s, block_ratio, part)
-        acc += part
-        doc_ratio[first - start:last - start] = block_ratio[:last - first]
+        _block_pass(_padded(end - start, lanes), block_counts, block, t, block_ratio, partial)
+    else:
+        for first in range(start, end, block_counts.shape[0]):
+            last = min(first + block_counts.shape[0], end)
+            _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
+            _block_pass(_padded(last - first, lanes), block_counts, block, t, block_ratio, partial)
+            doc_ratio[first - start:last - start] = block_ratio[:last - first]
+    for k in range(t.shape[0]):
+        acc[k] = simd.total(simd.load(partial, k * lanes))
 
 
 @njit(**KERNEL)
@@ -410,12 +466,12 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     """
     n_topics = alpha.shape[0]
     lanes = simd.width(exp_elog_beta)
-    width = max(lanes, min(_padded(end - start, lanes), BLOCK_VALUES // n_topics // lanes * lanes))
+    chunk = CHUNK_VECTORS * lanes
+    width = min(_padded(end - start, lanes), max(chunk, BLOCK_VALUES // n_topics // chunk * chunk))
     dtype = exp_elog_beta.dtype
-    block = np.empty((n_topics, width), dtype=dtype)
-    block_counts, s = np.empty(width, dtype=dtype), np.empty(width, dtype=dtype)
-    block_ratio = np.empty(width, dtype=dtype)
-    acc, part, previous = np.empty(n_topics, dtype=dtype), np.empty(n_topics, dtype=dtype), np.empty(n_topics)
+    block = np.empty(n_topics * width, dtype=dtype)
+    block_counts, block_ratio = np.empty(width, dtype=dtype), np.empty(width, dtype=dtype)
+    acc, partial, previous = np.empty(n_topics, dtype=dtype), np.empty(n_topics * lanes, dtype=dtype), np.empty(n_topics)
     gathered = end - start <= width
     if gathered:
         _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
@@ -426,7 +482,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
         n_iter = it + 1
         log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
+                       block_counts, block_ratio, partial, gathered, doc_ratio, acc)
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step; docs/map.md)
         change = 0.0
         for k in range(n_topics):
@@ -442,7 +498,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     else:
         log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, s, block_ratio, part, gathered, doc_ratio, acc)
+                       block_counts, block_ratio, partial, gathered, doc_ratio, acc)
     if gathered:
         doc_ratio[:] = block_ratio[:end - start]
     word_bound = 0.0
