@@ -66,6 +66,7 @@ class Plan:
     thread_docs: int        # D of the thread-scaling corpus (K = docs_topics)
     repeats: int            # repeats of each E-step timing (fewer for runs over 15 s)
     ap_topics: tuple        # K of the arithmetic efficiency on AP (the first also for threads)
+    ap_repeats: int         # repeats of each of AP's E-steps there (each under half a second)
     startup_repeats: int
     cold_repeats: int       # fits with an empty numba cache
     memory_topics: int      # K of the memory fit on AP (the generated one: docs_topics)
@@ -74,10 +75,10 @@ class Plan:
 
 FULL = Plan(docs=(10_000, 20_000, 50_000, 100_000, 200_000), docs_topics=50,
             topics=(10, 20, 50, 100, 200, 500), topics_docs=10_000, thread_docs=20_000, repeats=3,
-            ap_topics=(20, 100), startup_repeats=5, cold_repeats=2, memory_topics=20,
+            ap_topics=(20, 100), ap_repeats=15, startup_repeats=5, cold_repeats=2, memory_topics=20,
             memory_docs=100_000)
 QUICK = Plan(docs=(2_000, 5_000), docs_topics=50, topics=(10, 50), topics_docs=2_000,
-             thread_docs=5_000, repeats=2, ap_topics=(10,), startup_repeats=2, cold_repeats=1,
+             thread_docs=5_000, repeats=2, ap_topics=(10,), ap_repeats=3, startup_repeats=2, cold_repeats=1,
              memory_topics=5, memory_docs=5_000)
 
 _START = time.perf_counter()
@@ -227,7 +228,7 @@ def arithmetic_efficiency(plan, machine_gflops, ap_states):
                  ("EM iteration 11 of a fit (warm start)", *ap_states[n_topics]))
         for name, beta, alpha, gamma in cases:
             for dtype, gflops in matmul.items():
-                row = e_step_row(X, topic_weights(beta, dtype), max(plan.repeats, 5), alpha, gamma)
+                row = e_step_row(X, topic_weights(beta, dtype), plan.ap_repeats, alpha, gamma)
                 flops = 4.0 * n_topics * row["nnz_x_iterations"]
                 row.update({"topics_used": name, "dtype": dtype, "flops": flops, "matmul_gflops": gflops,
                             "floor_seconds": flops / (gflops * 1e9),
@@ -412,7 +413,7 @@ def markdown(results):
         f"sufficient-statistics pass (2K per nonzero) and the bound. Floor: those flops at the "
         f"speed of a 2000 x 2000 numpy matmul in the E-step's precision ({m['blas']}, {THREADS} "
         f"threads, as the E-step). float32: the E-step's weights, products and ratios in single "
-        f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). Best of 5 E-steps with {THREADS} threads. Random topics: cold start, alpha = "
+        f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). Best of {plan['ap_repeats']} E-steps with {THREADS} threads. Random topics: cold start, alpha = "
         f"{ALPHA}. EM iteration 11: the topics, alpha and gamma of an ldaem fit after its 10th "
         f"iteration (the E-step batch EM runs next).",
         "## 4. Start-up (wall time of a fresh process)",
