@@ -127,6 +127,25 @@ def test_e_step_matches_numpy_reference_for_every_remainder_of_words_and_topics(
     np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=rtol)
 
 
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_gather_places_each_word_in_the_chunk_the_passes_take(lanes):
+    """_gather puts word j in the chunk _chunk_of names; _block_pass takes chunks of
+    CHUNK_VECTORS vectors, then one each of 4, 2 and 1 as the words left allow: the same ones."""
+    for n_padded in range(0, 40 * lanes, lanes):
+        chunks, first = [], 0
+        while first + _kernels.CHUNK_VECTORS * lanes <= n_padded:
+            chunks.append((first, _kernels.CHUNK_VECTORS * lanes))
+            first += _kernels.CHUNK_VECTORS * lanes
+        for n_vectors in (4, 2, 1):
+            if first + n_vectors * lanes <= n_padded:
+                chunks.append((first, n_vectors * lanes))
+                first += n_vectors * lanes
+        assert first == n_padded
+        for j in range(n_padded):
+            expected = next(chunk for chunk in chunks if chunk[0] <= j < chunk[0] + chunk[1])
+            assert tuple(_kernels._chunk_of.py_func(j, n_padded, lanes)) == expected
+
+
 def test_e_step_in_blocks_of_words_matches_numpy_reference():
     """A document with more words than a K x n block holds (BLOCK_VALUES) is taken a block of
     words at a time: same result as the reference."""
