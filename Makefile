@@ -46,3 +46,4 @@ bench-workers: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) $(DEMO) *.egg-info .pytest_cache
+	rm -f ldaem/__pycache__/*.nbi ldaem/__pycache__/*.nbc

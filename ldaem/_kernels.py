@@ -5,9 +5,10 @@ Topic-word parameters are stored word-major (V x K). The E-step copies each docu
 them once into a block of chunks of its words, each chunk K x (up to 8 vectors of words),
 topic-major, so that an inner iteration takes both of its products over a chunk while the chunk
 is in the first-level cache and its s_w are in registers. The inner iterations and the copy are
-written with explicit vectors (ldaem._simd), the rest left to LLVM's vectoriser. The weights may be float32: the blocks, products, ratios and exp(E[log theta])
-then are too (twice the values per vector instruction and half the bytes), while gamma, the
-sufficient statistics and the bounds stay float64.
+written with explicit vectors (ldaem._simd), the rest left to LLVM's vectoriser. The weights may
+be float32: the blocks, products, ratios and exp(E[log theta]) then are too (twice the values
+per vector instruction and half the bytes), while gamma, the sufficient statistics and the
+bounds stay float64.
 Every kernel's docstring names its plain-numpy equivalent; tests/test_kernels.py checks it.
 """
 
@@ -27,8 +28,9 @@ from ldaem import _simd as simd
 FAST = {"reassoc", "contract", "nsz", "arcp"}
 KERNEL = {"cache": True, "fastmath": FAST, "error_model": "numpy"}
 
-# At most this many values (2 MiB) in a document's K x n block. A document with more words is
-# taken in blocks of words that are copied again at every inner iteration.
+# At most this many values (2 MiB of float64) in a document's block, or one chunk of words when
+# K is above 8,192 (float64) or 4,096 (float32). A document with more words is taken in blocks
+# of words that are copied again at every inner iteration.
 BLOCK_VALUES = 1 << 18
 
 
@@ -275,13 +277,15 @@ def _padded(n_words, lanes):
 # A block holds its words in chunks of this many vectors (32 words of float64, 64 of float32),
 # then at most one chunk each of 4, 2 and 1 vectors for the words left: K x 256 bytes at most,
 # which stay in the core's first-level cache from the first product of an inner iteration to the
-# second (at K up to ~120), and whose s_w fit in registers.
+# second (at K up to ~120), and whose s_w fit in registers. Not a free parameter: _chunk_pass
+# names its 8 accumulators.
 CHUNK_VECTORS = 8
 
 
 @njit(cache=True, inline="always")
 def _chunk_of(j, n_padded, lanes):
-    """(first word, width in words) of the chunk of word j in a block of n_padded words."""
+    """(first word, width in words) of the chunk of word j < n_padded in a block of n_padded
+    words, a whole number of vectors (_padded)."""
     wide = CHUNK_VECTORS * lanes
     first = j // wide * wide
     if first + wide <= n_padded:
@@ -313,7 +317,7 @@ def _gather(indices, counts, exp_elog_beta, first, last, block, block_counts):
         ahead = j + 2 * lanes <= n_words
         k = 0
         while k + lanes <= n_topics:
-            if ahead:
+            if ahead and k % (2 * lanes) == 0:      # once per 64-byte line (a tile row: 32)
                 for i in range(lanes):
                     simd.prefetch(exp_elog_beta, np.int64(indices[first + j + lanes + i]) * n_topics + k)
             simd.transpose_tile(exp_elog_beta, indices, first + j, k, block, start + k * width, width)
@@ -396,8 +400,8 @@ def _block_pass(n_padded, block_counts, block, t, ratio, partial):
     (_gather): s = t @ B, ratio = n / s, and partial[k] += (a vector) the terms of (B @ ratio)_k,
     a chunk at a time.
 
-    Equivalent to s = t @ B; ratio = n / s; acc += B @ ratio, with B the K x n_padded block and acc
-    the lane sums of partial.
+    Equivalent to s = t @ B; ratio = n / s; acc += B @ ratio, with B the K x n_padded matrix the
+    block holds (chunk by chunk) and acc the lane sums of partial.
     """
     lanes = simd.width(block)
     first = 0
@@ -464,7 +468,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     and every step raised the objective. Returns (sum_w n_dw log s_w, iterations), s_w of the
     unscaled t: the log of t's scale is taken back out.
     """
-    n_topics = alpha.shape[0]
+    n_topics = exp_elog_beta.shape[1]
     lanes = simd.width(exp_elog_beta)
     chunk = CHUNK_VECTORS * lanes
     width = min(_padded(end - start, lanes), max(chunk, BLOCK_VALUES // n_topics // chunk * chunk))

@@ -11,6 +11,9 @@ The vectors are LLVM's generic ones, which build on any target (on one without 3
 LLVM splits them). A multiply and an add carry the "contract" flag, so they become one fused
 multiply-add where the CPU has one. Every function takes C-contiguous arrays and flat positions,
 which the caller keeps in bounds: nothing here checks them.
+
+numba's cache keys a kernel on its own file only: after editing this one, clear the cache
+(`make clean`, or delete ldaem/__pycache__/*.nbi and *.nbc) or the old vector code stays loaded.
 """
 
 import operator
@@ -184,7 +187,8 @@ def transpose_tile(typingctx, source, words, position, column, target, target_in
     into the C-contiguous target (flat positions)."""
     lanes = _lanes_of(source)
     if (lanes is None or source.ndim != 2 or _lanes_of(target) != lanes
-            or not isinstance(words, types.Array) or not isinstance(words.dtype, types.Integer)):
+            or not isinstance(words, types.Array) or words.layout != "C"
+            or not isinstance(words.dtype, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):

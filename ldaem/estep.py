@@ -121,10 +121,16 @@ def e_step(X, exp_elog_beta, alpha, gamma=None, max_iter=100, tol=1e-3, want_sst
     """
     X = as_csr_counts(X)
     alpha = np.ascontiguousarray(alpha, dtype=np.float64)
+    n_words, n_topics = exp_elog_beta.shape
+    if alpha.shape != (n_topics,) or X.shape[1] > n_words:
+        raise ValueError(f"e_step: {X.shape[1]} words and alpha {alpha.shape} against "
+                         f"{n_words} x {n_topics} topic weights")
     if gamma is None:
         gamma = initial_gamma(X, alpha)
     elif not overwrite_gamma:
         gamma = np.array(gamma, dtype=np.float64, order="C")
+    if gamma.shape != (X.shape[0], n_topics):
+        raise ValueError(f"e_step: gamma {gamma.shape} for {X.shape[0]} documents and {n_topics} topics")
     if not want_sstats:
         word_index = _no_word_index(X)
     elif word_index is None:

@@ -105,16 +105,21 @@ def test_e_step_matches_numpy_reference(seed, max_iter, tol):
     np.testing.assert_allclose(ours.gamma[-1], alpha)
 
 
+# Document lengths around every chunk of a block: 1 to 19 words, then around 32 (float64's full
+# chunk of 8 vectors) and 64 (float32's), and documents of several chunks.
+REMAINDER_LENGTHS = [*range(1, 20), 31, 32, 33, 36, 63, 64, 65, 72, 100, 120, 129]
+
+
 @pytest.mark.parametrize("n_topics", [3, 4, 5, 8, 9, 13])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_e_step_matches_numpy_reference_for_every_remainder_of_words_and_topics(n_topics, dtype):
-    """Documents of 1 to 19 words and K around the vector widths (4 doubles, 8 singles): every
-    partial tile of the gather, padded block and leftover topic of the passes."""
+    """Documents around every chunk size and K around the vector widths (4 doubles, 8 singles):
+    every partial tile of the gather, chunk of the passes and leftover topic."""
     rng = np.random.default_rng(n_topics)
-    n_words = 40
-    dense = np.zeros((19, n_words))
-    for d in range(19):
-        dense[d, rng.choice(n_words, d + 1, replace=False)] = rng.integers(1, 4, d + 1)
+    n_words = 160
+    dense = np.zeros((len(REMAINDER_LENGTHS) + 1, n_words))      # and an empty document
+    for d, length in enumerate(REMAINDER_LENGTHS):
+        dense[d, rng.choice(n_words, length, replace=False)] = rng.integers(1, 4, length)
     X = sp.csr_matrix(dense)
     beta = rng.dirichlet(np.full(n_words, 0.5), size=n_topics)
     alpha = rng.uniform(0.05, 1.0, n_topics)
@@ -124,7 +129,18 @@ def test_e_step_matches_numpy_reference_for_every_remainder_of_words_and_topics(
     rtol = 1e-11 if dtype == "float64" else 2e-5
     np.testing.assert_allclose(ours.gamma, gamma, rtol=rtol)
     np.testing.assert_allclose(ours.sstats, sstats.T, rtol=10 * rtol, atol=1e-9)
-    np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=rtol)
+    np.testing.assert_allclose(ours.doc_bound, doc_bound, rtol=rtol, atol=1e-12)
+
+
+def test_e_step_refuses_parameters_of_another_shape():
+    """A wrong alpha or gamma is an error, not a read or write outside the kernel's arrays."""
+    X, beta, alpha = random_problem(0)
+    with pytest.raises(ValueError, match="alpha"):
+        e_step(X, beta.T, alpha[:-1])
+    with pytest.raises(ValueError, match="gamma"):
+        e_step(X, beta.T, alpha, gamma=np.ones((X.shape[0], alpha.shape[0] + 1)))
+    with pytest.raises(ValueError, match="words"):
+        e_step(X, beta.T[:-1], alpha)
 
 
 @pytest.mark.parametrize("lanes", [4, 8])
