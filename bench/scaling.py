@@ -33,6 +33,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ldaem.convert import write_corpus
 from ldaem.corpus import Corpus
@@ -219,22 +220,29 @@ def arithmetic_efficiency(plan, machine_gflops, ap_states):
     """AP at each K of plan.ap_topics: achieved GFLOP/s under the cost model (4K flops per
     nonzero per inner iteration, from the E-step's own counts), next to numpy's matmul in the
     same precision, for random topics from a cold start and for the E-step of a fit's EM
-    iteration 11, with the E-step in float64 and in float32."""
+    iteration 11, with the E-step in float64 and in float32; and in float64 on one thread against
+    numpy's matmul on one BLAS thread (the efficiency of a core, without two threads' sharing)."""
     X = as_csr_counts(load_bundled("ap").X)
-    matmul = {"float64": max(machine_gflops, matmul_gflops()), "float32": matmul_gflops(dtype=np.float32)}
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_core = matmul_gflops()
+    settings = (("float64", THREADS, max(machine_gflops, matmul_gflops())),
+                ("float32", THREADS, matmul_gflops(dtype=np.float32)), ("float64", 1, one_core))
     rows = []
     for n_topics in plan.ap_topics:
         cases = (("random topics, cold start", random_topics(X.shape[1], n_topics), None, None),
                  ("EM iteration 11 of a fit (warm start)", *ap_states[n_topics]))
         for name, beta, alpha, gamma in cases:
-            for dtype, gflops in matmul.items():
+            for dtype, threads, gflops in settings:
+                numba.set_num_threads(threads)
                 row = e_step_row(X, topic_weights(beta, dtype), plan.ap_repeats, alpha, gamma)
+                numba.set_num_threads(THREADS)
                 flops = 4.0 * n_topics * row["nnz_x_iterations"]
-                row.update({"topics_used": name, "dtype": dtype, "flops": flops, "matmul_gflops": gflops,
-                            "floor_seconds": flops / (gflops * 1e9),
+                row.update({"topics_used": name, "dtype": dtype, "threads": threads, "flops": flops,
+                            "matmul_gflops": gflops, "floor_seconds": flops / (gflops * 1e9),
                             "time_over_floor": row["seconds"] / (flops / (gflops * 1e9))})
-                log(f"AP K={n_topics}, {name}, {dtype}: {row['seconds']:.3f} s, {row['gflops']:.2f} "
-                    f"GFLOP/s (matmul {gflops:.1f}), {row['time_over_floor']:.1f}x the floor")
+                log(f"AP K={n_topics}, {name}, {dtype}, {threads} thread(s): {row['seconds']:.3f} s, "
+                    f"{row['gflops']:.2f} GFLOP/s (matmul {gflops:.1f}), {row['time_over_floor']:.1f}x "
+                    f"the floor")
                 rows.append(row)
     return rows
 
@@ -399,10 +407,11 @@ def markdown(results):
         f"corpus's word index (the sufficient statistics' pass by word) is computed once, before "
         f"the timings, as batch EM's E-step runner does.",
         "## 3. Arithmetic efficiency (AP)",
-        _table(("K", "E-step", "precision", "seconds", "inner iterations / doc", "ns per (nnz x iteration)",
-                "GFLOP (cost model)", "achieved GFLOP/s", "matmul GFLOP/s", "floor seconds",
-                "time / floor"),
-               [(r["topics"], r["topics_used"], r.get("dtype", "float64"), f"{r['seconds']:.3f}",
+        _table(("K", "E-step", "precision", "threads", "seconds", "inner iterations / doc",
+                "ns per (nnz x iteration)", "GFLOP (cost model)", "achieved GFLOP/s", "matmul GFLOP/s",
+                "floor seconds", "time / floor"),
+               [(r["topics"], r["topics_used"], r.get("dtype", "float64"), r.get("threads", THREADS),
+                 f"{r['seconds']:.3f}",
                  f"{r['mean_inner_iterations']:.1f}", f"{r['ns_per_nnz_iter']:.2f}",
                  f"{r['flops'] / 1e9:.2f}", f"{r['gflops']:.2f}", f"{r['matmul_gflops']:.1f}",
                  f"{r['floor_seconds']:.3f}", f"{r['time_over_floor']:.1f}")
@@ -413,7 +422,10 @@ def markdown(results):
         f"sufficient-statistics pass (2K per nonzero) and the bound. Floor: those flops at the "
         f"speed of a 2000 x 2000 numpy matmul in the E-step's precision ({m['blas']}, {THREADS} "
         f"threads, as the E-step). float32: the E-step's weights, products and ratios in single "
-        f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). Best of {plan['ap_repeats']} E-steps with {THREADS} threads. Random topics: cold start, alpha = "
+        f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). One "
+        f"thread: one numba thread against numpy's matmul on one BLAS thread (threadpoolctl), the "
+        f"efficiency of a core without two threads sharing the machine. Best of "
+        f"{plan['ap_repeats']} E-steps. Random topics: cold start, alpha = "
         f"{ALPHA}. EM iteration 11: the topics, alpha and gamma of an ldaem fit after its 10th "
         f"iteration (the E-step batch EM runs next).",
         "## 4. Start-up (wall time of a fresh process)",

@@ -288,7 +288,7 @@ def main(ctx, verbose, debug):
                    "file of the same vocabulary to start from.")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @click.option("--dtype", type=click.Choice(PRECISIONS), default="float64", show_default=True,
-              help="Precision of the fit's E-steps: float32 ones ran 1.2-1.8x faster on AP "
+              help="Precision of the fit's E-steps: float32 ones ran up to 1.5x faster on AP "
                    "(bench/scaling_results.md); gamma, the M-step and the ELBO stay float64, and "
                    "infer, evaluate and score run in float64.")
 @click.option("--heldout", metavar="SHARE|FILE",

@@ -149,7 +149,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         Every model infers new documents by the variational E-step.
     dtype : the precision of the fit's E-steps, 'float64' or 'float32' (the topic weights, their
         products with exp(E[log theta]) and the ratios n_dw / s_w; gamma, the sufficient
-        statistics, the M-step and the ELBO stay float64). float32 E-steps are 1.2-1.8x faster
+        statistics, the M-step and the ELBO stay float64). float32 E-steps are up to 1.5x faster
         (bench/scaling_results.md) for a change in the ELBO near float32's resolution. infer,
         transform and score run in float64 whatever the dtype: float32 cannot hold the 1e-100 of
         a word no topic uses, and a held-out document's bound counts such words.
