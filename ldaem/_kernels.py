@@ -614,6 +614,16 @@ def cvb0_start(indices, topics, phi):
             phi[i, k] = topics[w, k] / total
 
 
+@njit(cache=True)
+def _word_blocks(word_ptr, n_words):
+    """Bounds of _WORD_BLOCKS blocks of words with equal shares of the entries (word_ptr: a
+    chunk's word_index row), which threads take in equal numbers: a vocabulary sorted by frequency
+    puts most entries in its first words."""
+    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
+    word_bounds[-1] = n_words
+    return word_bounds
+
+
 @njit(cache=True, parallel=True)
 def word_topic_counts(word_ptr, entry, counts, phi, out):
     """out_wk = sum_i counts_i phi_ik over the nonzeros i of word w (entries by word from
@@ -623,8 +633,7 @@ def word_topic_counts(word_ptr, entry, counts, phi, out):
     Equivalent to out[:] = 0; np.add.at(out, indices, counts[:, None] * phi).
     """
     n_words, n_topics = out.shape
-    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
-    word_bounds[-1] = n_words
+    word_bounds = _word_blocks(word_ptr, n_words)
     for b in prange(_WORD_BLOCKS):
         for w in range(word_bounds[b], word_bounds[b + 1]):
             for k in range(n_topics):
@@ -678,10 +687,7 @@ def _add_topic_word_sstats(word_ptr, entry, entry_doc, first, ratio, exp_elog_th
     V x K array, and the result does not depend on the number of threads.
     """
     n_words, n_topics = sstats.shape
-    # Blocks of words with equal shares of the entries, which threads take in equal numbers: a
-    # vocabulary sorted by frequency puts most entries in its first words.
-    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
-    word_bounds[-1] = n_words
+    word_bounds = _word_blocks(word_ptr, n_words)
     for b in prange(_WORD_BLOCKS):
         for w in range(word_bounds[b], word_bounds[b + 1]):
             for p in range(first + word_ptr[w], first + word_ptr[w + 1]):

@@ -198,20 +198,18 @@ def transpose_tile(typingctx, source, words, position, column, target, target_in
         n_columns = cgutils.unpack_tuple(builder, source_array.shape)[1]
         word_data = context.make_array(words_type)(context, builder, args[1]).data
         position, column = intp(args[2], position_type), intp(args[3], column_type)
-        vector_pointer = context.get_value_type(lanes).as_pointer()
         alignment = lanes.dtype.bitwidth // 8
         rows = []
         for i in range(lanes.count):
             word = builder.load(builder.gep(word_data, [builder.add(position, ir.Constant(position.type, i))]))
             word = context.cast(builder, word, words_type.dtype, types.intp)
             flat = builder.add(builder.mul(word, n_columns), column)
-            pointer = builder.bitcast(builder.gep(source_array.data, [flat]), vector_pointer)
-            rows.append(builder.load(pointer, align=alignment))
-        target_data = context.make_array(target_type)(context, builder, args[4]).data
+            rows.append(builder.load(_address(context, builder, source_type, args[0], flat, lanes),
+                                     align=alignment))
         index, stride = intp(args[5], index_type), intp(args[6], stride_type)
         for q, vector in enumerate(_transpose(builder, rows)):
             flat = builder.add(index, builder.mul(stride, ir.Constant(stride.type, q)))
-            builder.store(vector, builder.bitcast(builder.gep(target_data, [flat]), vector_pointer),
+            builder.store(vector, _address(context, builder, target_type, args[4], flat, lanes),
                           align=alignment)
         return context.get_dummy_value()
     return types.none(source, words, position, column, target, target_index, target_stride), codegen
