@@ -163,6 +163,28 @@ def test_gather_places_each_word_in_the_chunk_the_passes_take(lanes):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_block_pass_backward_takes_every_chunk_as_forward_does(dtype):
+    """Taken from the last chunk to the first, a block gives the same ratios (bitwise: each s_j
+    sums the same terms in the same order) and the same products (within rounding: the words come
+    in another order), for every padded length up to 40 vectors."""
+    n_topics, lanes = 7, 32 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(3)
+    for n_padded in range(0, 40 * lanes + 1, lanes):
+        block = rng.uniform(0.01, 1.0, n_topics * n_padded).astype(dtype)
+        counts = rng.integers(1, 4, n_padded).astype(dtype)
+        t = rng.uniform(0.1, 1.0, n_topics).astype(dtype)
+        results = []
+        for backward in (False, True):
+            ratio = np.full(n_padded, np.nan, dtype=dtype)
+            partial = np.zeros(n_topics * lanes, dtype=dtype)
+            _kernels._block_pass(n_padded, counts, block, t, ratio, partial, backward)
+            results.append((ratio, partial.reshape(n_topics, -1).sum(1)))
+        (ratio, acc), (ratio_back, acc_back) = results
+        np.testing.assert_array_equal(ratio_back, ratio)
+        np.testing.assert_allclose(acc_back, acc, rtol=1e-14 if dtype == "float64" else 1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_e_step_in_blocks_of_words_matches_numpy_reference(dtype):
     """A document with more words than a block holds (BLOCK_VALUES) is taken a block of words at a
     time: same result as the reference."""
