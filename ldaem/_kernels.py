@@ -415,42 +415,32 @@ def _chunk_pass(first, n_vectors, block_counts, block, t, ratio, partial):
 def _block_pass(n_padded, block_counts, block, t, ratio, partial, backward):
     """The two products of an inner iteration (DESIGN.md, E-step) over a block of n_padded words
     (_gather): s = t @ B, ratio = n / s, and partial[k] += (a vector) the terms of (B @ ratio)_k,
-    a chunk at a time; from the last chunk to the first when backward. A block is larger than the
-    first-level cache, which holds about the chunk taken last: alternate iterations going back
-    and forth start on it (3% less time at K=100 on AP).
+    a chunk at a time: the chunks of CHUNK_VECTORS vectors, then one each of 4, 2 and 1 as the
+    words left allow; when backward, those last ones first, then the others from the last to
+    the first. A block is larger than the first-level cache, which holds about the chunks taken
+    last: alternate iterations going back and forth start on them (3% less time at K=100 on AP).
 
     Equivalent to s = t @ B; ratio = n / s; acc += B @ ratio, with B the K x n_padded matrix the
     block holds (chunk by chunk) and acc the lane sums of partial.
     """
     lanes = simd.width(block)
-    if backward:
-        # n_padded / lanes = 8q + 4a + 2b + c vectors: chunks of 1 (c), 2 (b), 4 (a), then q of 8
-        last = n_padded
-        if last // lanes % 2:
-            last -= lanes
-            _chunk_pass(last, 1, block_counts, block, t, ratio, partial)
-        if last // (2 * lanes) % 2:
-            last -= 2 * lanes
-            _chunk_pass(last, 2, block_counts, block, t, ratio, partial)
-        if last // (4 * lanes) % 2:
-            last -= 4 * lanes
-            _chunk_pass(last, 4, block_counts, block, t, ratio, partial)
-        while last > 0:
-            last -= CHUNK_VECTORS * lanes
-            _chunk_pass(last, CHUNK_VECTORS, block_counts, block, t, ratio, partial)
-        return
-    first = 0
-    while first + CHUNK_VECTORS * lanes <= n_padded:
-        _chunk_pass(first, CHUNK_VECTORS, block_counts, block, t, ratio, partial)
-        first += CHUNK_VECTORS * lanes
-    if first + 4 * lanes <= n_padded:
-        _chunk_pass(first, 4, block_counts, block, t, ratio, partial)
-        first += 4 * lanes
-    if first + 2 * lanes <= n_padded:
-        _chunk_pass(first, 2, block_counts, block, t, ratio, partial)
-        first += 2 * lanes
-    if first < n_padded:
-        _chunk_pass(first, 1, block_counts, block, t, ratio, partial)
+    wide = CHUNK_VECTORS * lanes
+    n_full = n_padded // wide
+    for tails in (backward, not backward):
+        if tails:
+            first = n_full * wide
+            if first + 4 * lanes <= n_padded:
+                _chunk_pass(first, 4, block_counts, block, t, ratio, partial)
+                first += 4 * lanes
+            if first + 2 * lanes <= n_padded:
+                _chunk_pass(first, 2, block_counts, block, t, ratio, partial)
+                first += 2 * lanes
+            if first < n_padded:
+                _chunk_pass(first, 1, block_counts, block, t, ratio, partial)
+        else:
+            for i in range(n_full):
+                _chunk_pass((n_full - 1 - i if backward else i) * wide, CHUNK_VECTORS, block_counts,
+                            block, t, ratio, partial)
 
 
 @njit(**KERNEL)
