@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 from ldaem.convert import write_corpus
 from ldaem.corpus import Corpus
 from ldaem.datasets import load_bundled
+from ldaem import _kernels
 from ldaem.estep import as_csr_counts, e_step, entries_by_word, topic_weights
 
 from machine import REPO, finish_run, machine_info, matmul_gflops
@@ -49,6 +50,12 @@ MAX_DOC_ITER = 100
 TOL = 1e-3
 THREADS = 2
 ALPHA = 0.1                 # alpha = 0.1 * ones(K) for every E-step timed
+# The flops of one topic's digamma and exponential in exp(E[log theta]), once per document and
+# inner iteration: counted in the two vectorised loops of _kernels.exp_dirichlet_expectation
+# (float64, x86-64 with AVX2), each multiply, add or division 1 and each fused multiply-add 2:
+# 37 for the digamma's shift and series, 38 for the exponential's reduction and polynomial.
+DIGAMMA_EXP_FLOPS = 75
+PRODUCTS_REPEATS = 41       # timings of the products alone, each about 15 ms: the best of many
 N_WORDS = 10_000            # generated corpora: vocabulary size
 TRUE_TOPICS = 50            # topics of the generative process
 TRUE_ETA = 0.05             # topic-word Dirichlet of the generative process
@@ -68,6 +75,7 @@ class Plan:
     repeats: int            # repeats of each E-step timing (fewer for runs over 15 s)
     ap_topics: tuple        # K of the arithmetic efficiency on AP (the first also for threads)
     ap_repeats: int         # repeats of each of AP's E-steps there (each under half a second)
+    block_words: tuple      # words of the blocks of the products-alone timings (multiples of 4)
     startup_repeats: int
     cold_repeats: int       # fits with an empty numba cache
     memory_topics: int      # K of the memory fit on AP (the generated one: docs_topics)
@@ -76,10 +84,11 @@ class Plan:
 
 FULL = Plan(docs=(10_000, 20_000, 50_000, 100_000, 200_000), docs_topics=50,
             topics=(10, 20, 50, 100, 200, 500), topics_docs=10_000, thread_docs=20_000, repeats=3,
-            ap_topics=(20, 100), ap_repeats=15, startup_repeats=5, cold_repeats=2, memory_topics=20,
-            memory_docs=100_000)
+            ap_topics=(20, 100), ap_repeats=15, block_words=(32, 136), startup_repeats=5,
+            cold_repeats=2, memory_topics=20, memory_docs=100_000)
 QUICK = Plan(docs=(2_000, 5_000), docs_topics=50, topics=(10, 50), topics_docs=2_000,
-             thread_docs=5_000, repeats=2, ap_topics=(10,), ap_repeats=3, startup_repeats=2, cold_repeats=1,
+             thread_docs=5_000, repeats=2, ap_topics=(10,), ap_repeats=3, block_words=(32, 136),
+             startup_repeats=2, cold_repeats=1,
              memory_topics=5, memory_docs=5_000)
 
 _START = time.perf_counter()
@@ -237,13 +246,61 @@ def arithmetic_efficiency(plan, machine_gflops, ap_states):
                 row = e_step_row(X, topic_weights(beta, dtype), plan.ap_repeats, alpha, gamma)
                 numba.set_num_threads(THREADS)
                 flops = 4.0 * n_topics * row["nnz_x_iterations"]
+                with_digamma_exp = flops + DIGAMMA_EXP_FLOPS * n_topics * row["inner_iterations"]
                 row.update({"topics_used": name, "dtype": dtype, "threads": threads, "flops": flops,
                             "matmul_gflops": gflops, "floor_seconds": flops / (gflops * 1e9),
-                            "time_over_floor": row["seconds"] / (flops / (gflops * 1e9))})
+                            "time_over_floor": row["seconds"] / (flops / (gflops * 1e9)),
+                            "flops_with_digamma_exp": with_digamma_exp,
+                            "time_over_floor_with_digamma_exp":
+                                row["seconds"] / (with_digamma_exp / (gflops * 1e9))})
                 log(f"AP K={n_topics}, {name}, {dtype}, {threads} thread(s): {row['seconds']:.3f} s, "
-                    f"{row['gflops']:.2f} GFLOP/s (matmul {gflops:.1f}), {row['time_over_floor']:.1f}x "
-                    f"the floor")
+                    f"{row['gflops']:.2f} GFLOP/s (matmul {gflops:.1f}), {row['time_over_floor']:.2f}x "
+                    f"the floor, {row['time_over_floor_with_digamma_exp']:.2f}x with digamma and exp")
                 rows.append(row)
+    return rows
+
+
+@numba.njit
+def _repeat_block_pass(repeats, n_padded, counts, block, t, ratio, partial):
+    for r in range(repeats):
+        _kernels._block_pass(n_padded, counts, block, t, ratio, partial, r % 2 == 1)
+
+
+def _aligned(n, rng):
+    """n random float64 in [0.01, 1) from a 64-byte boundary, as the E-step's own blocks start."""
+    buffer = np.empty(n + 8)
+    start = (-buffer.ctypes.data) % 64 // 8
+    values = buffer[start:start + n]
+    values[:] = rng.uniform(0.01, 1.0, n)
+    return values
+
+
+def products_alone(plan, one_core_gflops):
+    """The two products of inner iterations alone (`_kernels._block_pass`, back and forth as the
+    E-step takes them) on one thread, on a block of K x words random values, repeated: a block of
+    32 words at K=100 (25 KB) stays in the core's first-level cache, one of AP's mean document
+    length does not. Time per value against the floor of 4 flops per value at one core's matmul
+    speed."""
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for n_topics in plan.ap_topics:
+        for n_words in plan.block_words:
+            block, counts = _aligned(n_topics * n_words, rng), _aligned(n_words, rng)
+            t, ratio, partial = rng.uniform(0.1, 1.0, n_topics), np.empty(n_words), np.zeros(n_topics * 4)
+            repeats = max(2, int(1e8 // (n_topics * n_words)) // 2 * 2)
+            _repeat_block_pass(2, n_words, counts, block, t, ratio, partial)
+            best = np.inf
+            for _ in range(PRODUCTS_REPEATS):
+                start = time.perf_counter()
+                _repeat_block_pass(repeats, n_words, counts, block, t, ratio, partial)
+                best = min(best, time.perf_counter() - start)
+            ns_per_value = best / (repeats * n_topics * n_words) * 1e9
+            floor_ns = 4.0 / one_core_gflops
+            rows.append({"topics": n_topics, "words": n_words, "block_kib": n_topics * n_words * 8 / 1024,
+                         "ns_per_value": ns_per_value, "matmul_gflops": one_core_gflops,
+                         "time_over_floor": ns_per_value / floor_ns})
+            log(f"products alone, K={n_topics}, {n_words} words ({rows[-1]['block_kib']:.0f} KiB): "
+                f"{ns_per_value:.4f} ns per value, {rows[-1]['time_over_floor']:.2f}x the floor")
     return rows
 
 
@@ -409,17 +466,21 @@ def markdown(results):
         "## 3. Arithmetic efficiency (AP)",
         _table(("K", "E-step", "precision", "threads", "seconds", "inner iterations / doc",
                 "ns per (nnz x iteration)", "GFLOP (cost model)", "achieved GFLOP/s", "matmul GFLOP/s",
-                "floor seconds", "time / floor"),
+                "floor seconds", "time / floor", "time / floor with digamma and exp"),
                [(r["topics"], r["topics_used"], r.get("dtype", "float64"), r.get("threads", THREADS),
                  f"{r['seconds']:.3f}",
                  f"{r['mean_inner_iterations']:.1f}", f"{r['ns_per_nnz_iter']:.2f}",
                  f"{r['flops'] / 1e9:.2f}", f"{r['gflops']:.2f}", f"{r['matmul_gflops']:.1f}",
-                 f"{r['floor_seconds']:.3f}", f"{r['time_over_floor']:.1f}")
+                 f"{r['floor_seconds']:.3f}", f"{r['time_over_floor']:.2f}",
+                 f"{r['time_over_floor_with_digamma_exp']:.2f}" if "flops_with_digamma_exp" in r else "")
                 for r in results["efficiency"]]),
         f"Cost model: 4K flops per nonzero per inner iteration (the dot product s_w = t . beta_w "
         f"and the accumulation acc += (n_w / s_w) beta_w, 2K each), with the E-step's own inner "
-        f"iterations of each document; it leaves out the digammas per iteration, the final "
-        f"sufficient-statistics pass (2K per nonzero) and the bound. Floor: those flops at the "
+        f"iterations of each document; it leaves out the final sufficient-statistics pass (2K "
+        f"per nonzero) and the bound. The issue's cost model also counts one digamma and one "
+        f"exponential per topic, document and inner iteration: the last column adds them as the "
+        f"{DIGAMMA_EXP_FLOPS} flops that the E-step's vectorised loops execute for them (a fused "
+        f"multiply-add 2). Floor: those flops at the "
         f"speed of a 2000 x 2000 numpy matmul in the E-step's precision ({m['blas']}, {THREADS} "
         f"threads, as the E-step). float32: the E-step's weights, products and ratios in single "
         f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). One "
@@ -428,6 +489,17 @@ def markdown(results):
         f"{plan['ap_repeats']} E-steps. Random topics: cold start, alpha = "
         f"{ALPHA}. EM iteration 11: the topics, alpha and gamma of an ldaem fit after its 10th "
         f"iteration (the E-step batch EM runs next).",
+        "### The products alone",
+        _table(("K", "words", "block (KiB)", "ns per value", "matmul GFLOP/s (1 thread)", "time / floor"),
+               [(r["topics"], r["words"], f"{r['block_kib']:.0f}", f"{r['ns_per_value']:.4f}",
+                 f"{r['matmul_gflops']:.1f}", f"{r['time_over_floor']:.2f}")
+                for r in results.get("products_alone", [])]),
+        f"The two products of inner iterations and nothing else (`_kernels._block_pass`, back and "
+        f"forth as the E-step takes them), on one thread, over one block of K x words random "
+        f"values, repeated; best of {PRODUCTS_REPEATS}. A block of 32 words at K=100 (25 KiB) "
+        f"stays in the core's first-level cache; one of AP's mean document length (136 words, "
+        f"padded) does not, and each inner iteration brings its values from the second-level cache "
+        f"once and reads them twice. Floor: 4 flops per value at one core's matmul speed.",
         "## 4. Start-up (wall time of a fresh process)",
         _table(("command", "seconds"),
                [("`ldaem --help`", f"{st['help']['seconds']:.2f}"),
@@ -481,6 +553,8 @@ def main(argv=None):
     memory_corpus = corpus[:plan.memory_docs]
     del corpus
     results["efficiency"] = arithmetic_efficiency(plan, machine["matmul_gflops"], ap_states)
+    results["products_alone"] = products_alone(plan, next(
+        r["matmul_gflops"] for r in results["efficiency"] if r["threads"] == 1))
     with tempfile.TemporaryDirectory() as folder:
         results["startup"] = startup(plan, Path(folder))
         results["memory"] = memory(plan, Path(folder), memory_corpus)

@@ -78,7 +78,8 @@ def fast_exp(x):
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
-    low = (c[0] + c[1] * r) + r2 * (c[2] + c[3] * r) + r4 * ((c[4] + c[5] * r) + r2 * (c[6] + c[7] * r))
+    low = ((c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)
+           + r4 * ((c[4] + c[5] * r) + r2 * (c[6] + c[7] * r)))
     high = (c[8] + c[9] * r) + r2 * (c[10] + c[11] * r) + r4 * (c[12] + c[13] * r)
     p = low + r8 * high
     scale = _bits_float((n_bits + 1023) << 52)   # 2^n: exponent field n + 1023, mantissa zero
