@@ -66,9 +66,11 @@ def fast_exp(x):
     exp(x) is subnormal, and NaN for NaN. (The E-step's arguments are below -log 6.)
 
     x = n ln 2 + r with n = round(x / ln 2), |r| <= ln(2) / 2; exp(r) by its Taylor series to r^13
-    (the next term is below 2^-56 of it), times 2^n made from n's bits. The series is summed in
-    Estrin's order (pairs of terms, then pairs of pairs with r^2, r^4 and r^8) rather than Horner's:
-    a chain of 5 dependent operations instead of 13, so that a loop of it is not bound by latency.
+    (the next term is below 2^-56 of it), times 2^n made from n's bits. The series beyond its
+    first two terms is summed in Estrin's order (pairs of terms, then pairs of pairs with r^2, r^4
+    and r^8) rather than Horner's, a chain of 6 dependent operations instead of 13, so that a
+    loop of it is not bound by latency; 1 + r is added last, so that only the last addition
+    rounds at the result's scale (within 1.1 ulp; summing all terms in Estrin's order, 2.2).
     """
     shifted = x * _INV_LN2 + _ROUND
     n_bits = _float_bits(shifted)           # the low bits hold n
@@ -78,10 +80,10 @@ def fast_exp(x):
     r2 = r * r
     r4 = r2 * r2
     r8 = r4 * r4
-    low = ((c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)
-           + r4 * ((c[4] + c[5] * r) + r2 * (c[6] + c[7] * r)))
-    high = (c[8] + c[9] * r) + r2 * (c[10] + c[11] * r) + r4 * (c[12] + c[13] * r)
-    p = low + r8 * high
+    tail = ((c[2] + c[3] * r) + r2 * (c[4] + c[5] * r)
+            + r4 * ((c[6] + c[7] * r) + r2 * (c[8] + c[9] * r))
+            + r8 * ((c[10] + c[11] * r) + r2 * (c[12] + c[13] * r)))     # sum_{i>=2} r^(i-2) / i!
+    p = 1.0 + (r + r2 * tail)
     scale = _bits_float((n_bits + 1023) << 52)   # 2^n: exponent field n + 1023, mantissa zero
     return 0.0 if x < -708.39 else p * scale
 
@@ -214,9 +216,10 @@ def topic_expectations(lam, exp_elog_beta, n_chunks):
 
 
 @njit(**KERNEL)
-def exp_dirichlet_expectation(gamma_d, out):
-    """out[k] = exp(E[log theta_k] - m) under Dirichlet(gamma_d), with m = max_k E[log theta_k]
+def exp_dirichlet_expectation(gamma_d, out, work):
+    """out[k] = exp(E[log theta_k] - m) under Dirichlet(gamma_d > 0), with m = max_k E[log theta_k]
     (that of the largest gamma_dk, digamma being increasing), so that the largest is 1; returns m.
+    work: K float64 values of scratch, so that the exponents are not rounded to a float32 out.
     Unscaled, every value can lie below float32's range (a short document with a small alpha:
     exp(psi(0.01) - psi(2)) = 1e-44). The E-step's gamma and sufficient statistics do not depend
     on the scale of t; its word bound takes m back (_fit_document).
@@ -226,7 +229,8 @@ def exp_dirichlet_expectation(gamma_d, out):
     and with fast_exp, so that the loops over topics vectorise. Every loop is one short chain per
     topic: the digamma's and the exponential's in one loop were too long a chain for the core to
     overlap enough topics (27% slower at K=100), and the largest gamma is taken on its bits (of a
-    positive double, ordered as the values are) so that the search vectorises too.
+    positive double, ordered as the values are) so that the search vectorises too. A NaN in
+    gamma_d makes m NaN, and so the E-step's bound.
     """
     total = 0.0
     for k in range(gamma_d.shape[0]):
@@ -237,10 +241,10 @@ def exp_dirichlet_expectation(gamma_d, out):
     psi_total = digamma(total)
     shift = digamma(_bits_float(largest_bits)) - psi_total
     for k in range(gamma_d.shape[0]):
-        y, c = _digamma_parts(gamma_d[k])
-        out[k] = c - psi_total - shift
-    for k in range(gamma_d.shape[0]):
-        out[k] = _digamma_shifted(gamma_d[k]) * fast_exp(out[k])
+        _, c = _digamma_parts(gamma_d[k])
+        work[k] = c - psi_total - shift
+    for k in range(gamma_d.shape[0]):     # y recomputed rather than stored: one add and a select
+        out[k] = _digamma_shifted(gamma_d[k]) * fast_exp(work[k])
     return shift
 
 
@@ -418,8 +422,9 @@ def _block_pass(n_padded, block_counts, block, t, ratio, partial, backward):
     (_gather): s = t @ B, ratio = n / s, and partial[k] += (a vector) the terms of (B @ ratio)_k,
     a chunk at a time: the chunks of CHUNK_VECTORS vectors, then one each of 4, 2 and 1 as the
     words left allow; when backward, those last ones first, then the others from the last to
-    the first. A block is larger than the first-level cache, which holds about the chunks taken
-    last: alternate iterations going back and forth start on them (3% less time at K=100 on AP).
+    the first. At K=100 a block of AP's mean document (106 KiB) is larger than the first-level
+    cache, which holds about the chunks taken last: alternate iterations going back and forth
+    start on them (3% less time at K=100 on AP).
 
     Equivalent to s = t @ B; ratio = n / s; acc += B @ ratio, with B the K x n_padded matrix the
     block holds (chunk by chunk) and acc the lane sums of partial.
@@ -427,6 +432,8 @@ def _block_pass(n_padded, block_counts, block, t, ratio, partial, backward):
     lanes = simd.width(block)
     wide = CHUNK_VECTORS * lanes
     n_full = n_padded // wide
+    # the tail chunks' calls and the full chunks' loop each written once, taken in one order or
+    # the other: numba inlines _chunk_pass at each call, and eight copies took 17 s more to compile
     for tails in (backward, not backward):
         if tails:
             first = n_full * wide
@@ -472,14 +479,15 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
 
 
 @njit(**KERNEL)
-def _theta_weights(gamma_d, point_theta, t):
+def _theta_weights(gamma_d, point_theta, t, work):
     """t_k of the E-step: exp(E[log theta_dk] - m) under Dirichlet(gamma_d), or gamma_d itself
     when theta_d is a point estimate (MAP: theta_d = gamma_d / sum gamma_d); the ratios t_k / s_w
-    do not depend on the scale of t. Returns log(t_k / exp(E[log theta_dk])): -m, or 0 for MAP."""
+    do not depend on the scale of t. Returns log(t_k / exp(E[log theta_dk])): -m, or 0 for MAP.
+    work: K float64 of scratch (exp_dirichlet_expectation)."""
     if point_theta:
         t[:] = gamma_d
         return 0.0
-    return -exp_dirichlet_expectation(gamma_d, t)
+    return -exp_dirichlet_expectation(gamma_d, t, work)
 
 
 @njit(**KERNEL)
@@ -502,6 +510,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     block = np.empty(n_topics * width, dtype=dtype)
     block_counts, block_ratio = np.empty(width, dtype=dtype), np.empty(width, dtype=dtype)
     acc, partial, previous = np.empty(n_topics, dtype=dtype), np.empty(n_topics * lanes, dtype=dtype), np.empty(n_topics)
+    work = np.empty(n_topics)
     gathered = end - start <= width
     if gathered:
         _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
@@ -510,7 +519,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     log_scale = 0.0
     for it in range(max_iter):
         n_iter = it + 1
-        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
+        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d, work)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, block_ratio, partial, gathered, doc_ratio, acc, it % 2 == 1)
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step; docs/map.md)
@@ -526,7 +535,7 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     if converged:
         gamma_d[:] = previous
     else:
-        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d)
+        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d, work)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, block_ratio, partial, gathered, doc_ratio, acc, n_iter % 2 == 1)
     if gathered:

@@ -74,7 +74,13 @@ def test_dask_fit_is_the_in_process_fit(client, reuters, params, rtol):
     np.testing.assert_allclose(there.components_, here.components_, rtol=rtol, atol=1e-12)
     np.testing.assert_allclose(there.doc_topic_prior_, here.doc_topic_prior_, rtol=rtol)
     np.testing.assert_allclose(there.topic_tokens_, here.topic_tokens_, rtol=rtol)
-    assert [r.mean_doc_iter for r in there.iterations_] == [r.mean_doc_iter for r in here.iterations_]
+    iterations = [[r.mean_doc_iter * reuters.X.shape[0] for r in fit.iterations_] for fit in (there, here)]
+    if params.get("dtype") == "float32":
+        # float32's differences (above) can move a document's gamma across the tolerance: at
+        # 167a474's kernels, one of 395 documents took one inner iteration more in one EM iteration
+        np.testing.assert_allclose(*iterations, rtol=0, atol=3)
+    else:
+        assert iterations[0] == iterations[1]
 
 
 def test_scheduler_address_clone_and_saved_settings(cluster, client, reuters, tmp_path):
