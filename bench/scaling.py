@@ -10,7 +10,9 @@
 3. Achieved GFLOP/s on AP at K=20 and K=100 under the cost model (4K flops per nonzero per inner
    iteration, counted from the E-step's own inner iterations) next to numpy's float64 matmul
    GFLOP/s, and the time over the cost-model floor: for random topics from a cold start, and for
-   the E-step of EM iteration 11 of a fit (its topics, alpha and warm-start gamma).
+   the E-step of EM iteration 11 of a fit (its topics, alpha and warm-start gamma); also over a
+   floor that adds the issue's digamma and exp per topic, document and inner iteration, as the
+   flops this implementation executes for them; and the two products alone on one block.
 4. Wall time of `ldaem --help`, `ldaem topics`, and of a first `ldaem fit` with an empty numba
    cache against a second one that loads it.
 5. Peak resident memory of `ldaem fit` on AP (K=20) and on 100,000 generated documents (K=50),
@@ -51,9 +53,13 @@ TOL = 1e-3
 THREADS = 2
 ALPHA = 0.1                 # alpha = 0.1 * ones(K) for every E-step timed
 # The flops of one topic's digamma and exponential in exp(E[log theta]), once per document and
-# inner iteration: counted in the two vectorised loops of _kernels.exp_dirichlet_expectation
-# (float64, x86-64 with AVX2), each multiply, add or division 1 and each fused multiply-add 2:
-# 37 for the digamma's shift and series, 38 for the exponential's reduction and polynomial.
+# inner iteration, as this implementation executes them: counted by hand in the disassembly of
+# the two vectorised loops of _kernels.exp_dirichlet_expectation (float64, x86-64 with AVX2),
+# each multiply, add, subtract or division 1 and each fused multiply-add 2, compares, selects and
+# integer operations not counted: 37 for the digamma's shift and series (the shift's fraction is
+# computed for every topic, a select keeping it below 6 only), 38 for the exponential's reduction
+# and polynomial. Not a minimal count: a leaner digamma or exp would lower it. Recount it when
+# those loops change.
 DIGAMMA_EXP_FLOPS = 75
 PRODUCTS_REPEATS = 41       # timings of the products alone, each about 15 ms: the best of many
 N_WORDS = 10_000            # generated corpora: vocabulary size
@@ -278,7 +284,7 @@ def _aligned(n, rng):
 def products_alone(plan, one_core_gflops):
     """The two products of inner iterations alone (`_kernels._block_pass`, back and forth as the
     E-step takes them) on one thread, on a block of K x words random values, repeated: a block of
-    32 words at K=100 (25 KB) stays in the core's first-level cache, one of AP's mean document
+    32 words at K=100 (25 KiB) stays in the core's first-level cache, one of AP's mean document
     length does not. Time per value against the floor of 4 flops per value at one core's matmul
     speed."""
     rng = np.random.default_rng(SEED)
@@ -479,8 +485,10 @@ def markdown(results):
         f"iterations of each document; it leaves out the final sufficient-statistics pass (2K "
         f"per nonzero) and the bound. The issue's cost model also counts one digamma and one "
         f"exponential per topic, document and inner iteration: the last column adds them as the "
-        f"{DIGAMMA_EXP_FLOPS} flops that the E-step's vectorised loops execute for them (a fused "
-        f"multiply-add 2). Floor: those flops at the "
+        f"{DIGAMMA_EXP_FLOPS} flops that this implementation's vectorised loops execute for them "
+        f"(a fused multiply-add 2; not a minimal count, so the column is the more lenient one; "
+        f"they are float64 in a float32 E-step too, yet counted at the float32 matmul's speed "
+        f"there). Floor: those flops at the "
         f"speed of a 2000 x 2000 numpy matmul in the E-step's precision ({m['blas']}, {THREADS} "
         f"threads, as the E-step). float32: the E-step's weights, products and ratios in single "
         f"precision (`--dtype float32`; gamma and the sufficient statistics stay float64). One "
