@@ -478,7 +478,7 @@ def markdown(results):
                  f"{r['mean_inner_iterations']:.1f}", f"{r['ns_per_nnz_iter']:.2f}",
                  f"{r['flops'] / 1e9:.2f}", f"{r['gflops']:.2f}", f"{r['matmul_gflops']:.1f}",
                  f"{r['floor_seconds']:.3f}", f"{r['time_over_floor']:.2f}",
-                 f"{r['time_over_floor_with_digamma_exp']:.2f}" if "flops_with_digamma_exp" in r else "")
+                 f"{r['time_over_floor_with_digamma_exp']:.2f}")
                 for r in results["efficiency"]]),
         f"Cost model: 4K flops per nonzero per inner iteration (the dot product s_w = t . beta_w "
         f"and the accumulation acc += (n_w / s_w) beta_w, 2K each), with the E-step's own inner "
@@ -501,7 +501,7 @@ def markdown(results):
         _table(("K", "words", "block (KiB)", "ns per value", "matmul GFLOP/s (1 thread)", "time / floor"),
                [(r["topics"], r["words"], f"{r['block_kib']:.0f}", f"{r['ns_per_value']:.4f}",
                  f"{r['matmul_gflops']:.1f}", f"{r['time_over_floor']:.2f}")
-                for r in results.get("products_alone", [])]),
+                for r in results["products_alone"]]),
         f"The two products of inner iterations and nothing else (`_kernels._block_pass`, back and "
         f"forth as the E-step takes them), on one thread, over one block of K x words random "
         f"values, repeated; best of {PRODUCTS_REPEATS}. A block of 32 words at K=100 (25 KiB) "
