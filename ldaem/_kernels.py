@@ -456,9 +456,9 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
                    block_ratio, partial, gathered, doc_ratio, acc, backward):
     """acc = sum_i ratio_i beta_{w_i} with ratio_i = n_i / s_i and s_i = sum_k t_k beta_{w_i k},
     over the nonzeros start..end-1 of one document. When the whole document is in the block
-    (gathered), its ratios stay in block_ratio and its chunks are taken backward if asked
-    (_block_pass); otherwise the words are gathered a block of block_counts.shape[0] at a time,
-    forward, and their ratios written to doc_ratio (the document's, from its first nonzero).
+    (gathered), its ratios stay in block_ratio; otherwise the words are gathered a block of
+    block_counts.shape[0] at a time, and their ratios written to doc_ratio (the document's, from
+    its first nonzero). Either way the chunks of a block are taken backward if asked (_block_pass).
 
     Equivalent to ratio = counts / (B @ t); acc = ratio @ B, with B = exp_elog_beta[indices[start:end]].
     """
@@ -472,8 +472,9 @@ def _document_pass(start, end, indices, counts, exp_elog_beta, t, block, block_c
         for first in range(start, end, block_counts.shape[0]):
             last = min(first + block_counts.shape[0], end)
             _gather(indices, counts, exp_elog_beta, first, last, block, block_counts)
-            _block_pass(_padded(last - first, lanes), block_counts, block, t, block_ratio, partial, False)
-            doc_ratio[first - start:last - start] = block_ratio[:last - first]
+            _block_pass(_padded(last - first, lanes), block_counts, block, t, block_ratio, partial, backward)
+            for i in range(last - first):
+                doc_ratio[first - start + i] = block_ratio[i]
     for k in range(t.shape[0]):
         acc[k] = simd.total(simd.load(partial, k * lanes))
 
@@ -533,13 +534,15 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
             converged = True
             break
     if converged:
-        gamma_d[:] = previous
+        for k in range(n_topics):
+            gamma_d[k] = previous[k]
     else:
         log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d, work)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
                        block_counts, block_ratio, partial, gathered, doc_ratio, acc, n_iter % 2 == 1)
     if gathered:
-        doc_ratio[:] = block_ratio[:end - start]
+        for i in range(end - start):
+            doc_ratio[i] = block_ratio[i]
     word_bound = 0.0
     for i in range(start, end):
         word_bound += counts[i] * (math.log(counts[i] / doc_ratio[i - start]) - log_scale)
@@ -654,8 +657,14 @@ def _word_blocks(word_ptr, n_words):
     """Bounds of _WORD_BLOCKS blocks of words with equal shares of the entries (word_ptr: a
     chunk's word_index row), which threads take in equal numbers: a vocabulary sorted by frequency
     puts most entries in its first words."""
-    word_bounds = np.searchsorted(word_ptr, np.linspace(0, word_ptr[n_words], _WORD_BLOCKS + 1))
-    word_bounds[-1] = n_words
+    word_bounds = np.empty(_WORD_BLOCKS + 1, dtype=np.int64)
+    w = 0
+    for b in range(_WORD_BLOCKS):
+        share = word_ptr[n_words] * b / _WORD_BLOCKS
+        while word_ptr[w] < share:
+            w += 1
+        word_bounds[b] = w
+    word_bounds[_WORD_BLOCKS] = n_words
     return word_bounds
 
 
