@@ -180,6 +180,41 @@ def test_gather_places_each_word_in_the_chunk_the_passes_take(lanes):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gather_lays_out_chunks_topic_major_and_the_passes_read_them(dtype):
+    """_gather puts topic k's weight for word j at chunk K + k width + j - chunk, (chunk, width)
+    = _chunk_of(j), and pads the words to a whole vector with weights 1 and counts 0; _block_pass
+    over that block gives numpy's ratio = n / (t @ B) and B @ ratio (every padded length up to 40
+    vectors, so every mix of the 8-, 4-, 2- and 1-vector chunks, and a K that is not a multiple
+    of the width)."""
+    n_topics, lanes = 7, 32 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(4)
+    weights = rng.uniform(0.01, 1.0, (50, n_topics)).astype(dtype)
+    for n_words in range(0, 40 * lanes + 1, 3):
+        indices = rng.integers(0, 50, n_words).astype(np.int32)
+        counts = rng.integers(1, 4, n_words).astype(np.float64)
+        n_padded = -(-n_words // lanes) * lanes
+        block = np.full(n_topics * n_padded, np.nan, dtype=dtype)
+        block_counts = np.full(n_padded, np.nan, dtype=dtype)
+        _kernels._gather(indices, counts, weights, 0, n_words, block, block_counts)
+        B = np.ones((n_topics, n_padded), dtype=dtype)
+        B[:, :n_words] = weights[indices].T
+        chunk, width = np.array([_kernels._chunk_of.py_func(j, n_padded, lanes)
+                                 for j in range(n_padded)], dtype=np.int64).reshape(-1, 2).T
+        k = np.arange(n_topics)[:, None]
+        position = chunk * n_topics + k * width + np.arange(n_padded) - chunk
+        np.testing.assert_array_equal(block[position], B)
+        np.testing.assert_array_equal(block_counts, np.r_[counts, np.zeros(n_padded - n_words)])
+        t = rng.uniform(0.1, 1.0, n_topics).astype(dtype)
+        ratio = np.full(n_padded, np.nan, dtype=dtype)
+        partial = np.zeros(n_topics * lanes, dtype=dtype)
+        _kernels._block_pass(n_padded, block_counts, block, t, ratio, partial, False)
+        expected_ratio = block_counts.astype(float) / (t.astype(float) @ B)
+        rtol = 1e-13 if dtype == "float64" else 1e-5
+        np.testing.assert_allclose(ratio, expected_ratio, rtol=rtol)
+        np.testing.assert_allclose(partial.reshape(n_topics, lanes).sum(1), B @ expected_ratio, rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_block_pass_backward_takes_every_chunk_as_forward_does(dtype):
     """Taken from the last chunk to the first, a block gives the same ratios (bitwise: each s_j
     sums the same terms in the same order) and the same products (within rounding: the words come
