@@ -184,9 +184,9 @@ def test_gather_lays_out_chunks_topic_major_and_the_passes_read_them(dtype):
     """_gather puts topic k's weight for word j at chunk K + k width + j - chunk, (chunk, width)
     = _chunk_of(j), and pads the words to a whole vector with weights 1 and counts 0; _block_pass
     over that block gives numpy's ratio = n / (t @ B) and B @ ratio (every padded length up to 40
-    vectors, so every mix of the 8-, 4-, 2- and 1-vector chunks, and a K that is not a multiple
-    of the width)."""
-    n_topics, lanes = 7, 32 // np.dtype(dtype).itemsize
+    vectors, so every mix of the 8-, 4-, 2- and 1-vector chunks; K=11, copied a square tile at a
+    time and then topic by topic in both precisions)."""
+    n_topics, lanes = 11, 32 // np.dtype(dtype).itemsize
     rng = np.random.default_rng(4)
     weights = rng.uniform(0.01, 1.0, (50, n_topics)).astype(dtype)
     for n_words in range(0, 40 * lanes + 1, 3):
