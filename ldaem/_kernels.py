@@ -516,13 +516,14 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
     if gathered:
         _gather(indices, counts, exp_elog_beta, start, end, block, block_counts)
     n_iter = 0
-    converged = False
-    log_scale = 0.0
-    for it in range(max_iter):
-        n_iter = it + 1
+    last_pass = max_iter <= 0   # a pass for the phi of gamma_d alone, once max_iter are spent
+    while True:                 # one call of _document_pass, so one inlined copy of its loops
         log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d, work)
         _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, block_ratio, partial, gathered, doc_ratio, acc, it % 2 == 1)
+                       block_counts, block_ratio, partial, gathered, doc_ratio, acc, n_iter % 2 == 1)
+        if last_pass:
+            break
+        n_iter += 1
         # gamma_dk = alpha_k + t_k sum_w n_dw beta_kw / s_w  (DESIGN.md, E-step; docs/map.md)
         change = 0.0
         for k in range(n_topics):
@@ -531,15 +532,10 @@ def _fit_document(start, end, indices, counts, exp_elog_beta, alpha, gamma_d, ex
             previous[k] = gamma_d[k]
             gamma_d[k] = new
         if change / n_topics < tol:
-            converged = True
+            for k in range(n_topics):
+                gamma_d[k] = previous[k]
             break
-    if converged:
-        for k in range(n_topics):
-            gamma_d[k] = previous[k]
-    else:
-        log_scale = _theta_weights(gamma_d, point_theta, exp_elog_theta_d, work)
-        _document_pass(start, end, indices, counts, exp_elog_beta, exp_elog_theta_d, block,
-                       block_counts, block_ratio, partial, gathered, doc_ratio, acc, n_iter % 2 == 1)
+        last_pass = n_iter == max_iter
     if gathered:
         for i in range(end - start):
             doc_ratio[i] = block_ratio[i]
