@@ -273,7 +273,8 @@ def _repeat_block_pass(repeats, n_padded, counts, block, t, ratio, partial):
 
 
 def _aligned(n, rng):
-    """n random float64 in [0.01, 1) from a 64-byte boundary, as the E-step's own blocks start."""
+    """n random float64 in [0.01, 1) from a 64-byte boundary (numba starts the E-step's own
+    blocks at 32-byte ones, 0 or 32 mod 64)."""
     buffer = np.empty(n + 8)
     start = (-buffer.ctypes.data) % 64 // 8
     values = buffer[start:start + n]
