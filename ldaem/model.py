@@ -81,7 +81,10 @@ class TopicModel:
 
 
 def save_model(path, model):
-    """Write model to path (.npz) atomically."""
+    """Write model (a TopicModel) to path (.npz) atomically."""
+    if not isinstance(model, TopicModel):
+        raise TypeError(f"save_model writes a TopicModel, not {type(model).__name__}: for a fitted "
+                        f"LDA, save_model(path, lda.to_model(vocab))")
     arrays = {
         "format_version": np.array(FORMAT_VERSION),
         "topic_word": np.asarray(model.topic_word, dtype=np.float64),

@@ -2,7 +2,9 @@
 
 import json
 import os
+import stat
 import struct
+import threading
 import zipfile
 
 import numpy as np
@@ -57,6 +59,13 @@ def test_save_load_round_trip_is_exact(tmp_path, eta):
     assert loaded.eta == eta
     assert loaded.settings == model.settings
     assert loaded.n_topics == 3
+
+
+def test_saving_an_estimator_instead_of_its_model_says_how(tmp_path):
+    from ldaem import LDA
+    with pytest.raises(TypeError, match=r"not LDA: for a fitted LDA, save_model\(path, lda.to_model\(vocab\)\)"):
+        save_model(tmp_path / "m.npz", LDA(3))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_model_file_is_plain_arrays_without_pickle(saved):
@@ -267,3 +276,36 @@ def test_atomic_output_file_has_the_permissions_of_a_plain_open(tmp_path):
     finally:
         os.umask(previous)
     assert (tmp_path / "out.tsv").stat().st_mode & 0o777 == 0o644
+
+
+def test_atomic_output_writes_through_a_symbolic_link(tmp_path):
+    (tmp_path / "target.tsv").write_text("old\n")
+    (tmp_path / "link.tsv").symlink_to("target.tsv")
+    with atomic_output(tmp_path / "link.tsv") as f:
+        f.write("new\n")
+    assert (tmp_path / "link.tsv").is_symlink()
+    assert (tmp_path / "target.tsv").read_text() == "new\n"
+    assert sorted(os.listdir(tmp_path)) == ["link.tsv", "target.tsv"]
+
+
+def test_atomic_output_writes_into_a_named_pipe_rather_than_replacing_it(tmp_path):
+    """As into /dev/null or /dev/stdout: nothing can be renamed onto a device or a pipe."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_text()))
+    reader.start()
+    with atomic_output(pipe) as f:
+        f.write("through\n")
+    reader.join(timeout=10)
+    assert received == ["through\n"]
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and os.listdir(tmp_path) == ["pipe"]
+
+
+def test_atomic_output_onto_a_folder_names_it_before_writing(tmp_path):
+    (tmp_path / "out.tsv").mkdir()
+    with pytest.raises(IsADirectoryError, match="cannot write there") as error:
+        with atomic_output(tmp_path / "out.tsv") as f:
+            f.write("never")
+    assert error.value.filename == str(tmp_path / "out.tsv")
+    assert os.listdir(tmp_path) == ["out.tsv"]
