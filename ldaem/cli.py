@@ -152,6 +152,16 @@ def _corpus_options(command=None, *, format_flag="--format"):
     return with_reading
 
 
+class FiniteRange(click.FloatRange):
+    """click.FloatRange that refuses nan (which passes every bound) and infinities."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 class DocumentFrequency(click.ParamType):
     """--min-df/--max-df: '5' is a count of documents, '0.5' a fraction of them (CountVectorizer)."""
 
@@ -183,9 +193,11 @@ def _text_options(command):
         click.option("--stop-words", default="english", show_default=True,
                      help="Raw text: 'english', 'none', or a file of stop words, one per line."),
         click.option("--min-df", type=DocumentFrequency(), default="1", show_default=True,
-                     help="Raw text: drop terms in fewer documents than this (a count, or a fraction if < 1.0)."),
+                     help="Raw text: drop terms in fewer documents than this: a count (5), or with a decimal "
+                          "point a fraction of the documents (0.01; 1.0 is all of them)."),
         click.option("--max-df", type=DocumentFrequency(), default="1.0", show_default=True,
-                     help="Raw text: drop terms in more documents than this (a fraction, or a count)."),
+                     help="Raw text: drop terms in more documents than this: with a decimal point a fraction "
+                          "of the documents (0.5; 1.0 keeps all), else a count (1000)."),
         click.option("--max-features", type=click.IntRange(min=1),
                      help="Raw text: keep only the most frequent terms."),
     ]
@@ -232,7 +244,7 @@ def main(ctx, verbose, debug):
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
                    "Newton-Raphson, as lda-c; the default), 'asymmetric' (one per topic), or a fixed "
                    "number. With --inference map or cvb0, a fixed pseudo-count (default 0.1).")
-@click.option("--alpha-init", type=click.FloatRange(min=0, min_open=True),
+@click.option("--alpha-init", type=FiniteRange(min=0, min_open=True),
               help="Starting alpha when it is estimated (default 0.5; online 1/K).")
 @click.option("--alpha-burn-in", type=click.IntRange(min=0), default=10, show_default=True,
               help="EM iterations before alpha is first estimated.")
@@ -242,11 +254,11 @@ def main(ctx, verbose, debug):
                    "(batch), 1/K (online). With --inference map or cvb0, a fixed pseudo-count (default 0.05).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most EM iterations.")
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--tol", type=FiniteRange(min=0), default=1e-4, show_default=True,
               help="Stop when the relative ELBO change falls below this.")
 @click.option("--doc-max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most E-step iterations per document.")
-@click.option("--doc-tol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
+@click.option("--doc-tol", type=FiniteRange(min=0), default=1e-3, show_default=True,
               help="E-step stops a document when its gamma changes less than this (mean absolute).")
 @click.option("--method", type=click.Choice(["batch", "online"]), default="batch", show_default=True,
               help="batch: variational EM over the whole corpus each iteration; online: stochastic "
@@ -262,9 +274,9 @@ def main(ctx, verbose, debug):
                    "checkpointed). Inferring new documents is variational for all.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True,
               help="Online: documents per minibatch.")
-@click.option("--tau0", type=click.FloatRange(min=0), default=16.0, show_default=True,
+@click.option("--tau0", type=FiniteRange(min=0), default=16.0, show_default=True,
               help="Online: learning offset of rho_t = (tau0 + t)^-kappa.")
-@click.option("--kappa", type=click.FloatRange(min=0.5, max=1, min_open=True), default=0.6,
+@click.option("--kappa", type=FiniteRange(min=0.5, max=1, min_open=True), default=0.6,
               show_default=True, help="Online: learning decay of rho_t = (tau0 + t)^-kappa.")
 @click.option("--passes", type=click.IntRange(min=1), default=10, show_default=True,
               help="Online: passes over the corpus.")
@@ -311,9 +323,10 @@ def fit(corpus, resume, quiet, **_):
     bag-of-words file (LDA-C, UCI, Matrix Market, npz); see --format. Every EM iteration (every
     minibatch, online) logs its ELBO on stderr and in NAME.elbo.tsv beside the model.
 
-    Ctrl-C or SIGTERM finishes the current iteration, writes the model and a checkpoint, and
-    exits with status 130 (143); `ldaem fit --resume CHECKPOINT` then continues, ending at the
-    model an uninterrupted fit would have reached (same seed and threads).
+    Ctrl-C or SIGTERM finishes the current iteration (online: minibatch update), writes the
+    model and, for a batch fit, a checkpoint, and exits with status 130 (143); `ldaem fit
+    --resume CHECKPOINT` then continues, ending at the model an uninterrupted fit would have
+    reached (same seed and threads). Online fits, restarts and CVB0 are not checkpointed.
 
     \b
     Example:
@@ -323,21 +336,55 @@ def fit(corpus, resume, quiet, **_):
         ldaem fit ap.dat --vocab vocab.txt -k 50 --workers 2
         ldaem fit --resume model.checkpoint.npz
     """
-    options = dict(click.get_current_context().params)
+    context = click.get_current_context()
+    options = dict(context.params)
     state = None
     if resume:
+        given = _given(context, [name for name in options if name not in ("resume", "quiet")])
+        if given:
+            raise click.UsageError(f"--resume continues the checkpoint's fit with its own corpus and "
+                                   f"settings: give no {', '.join(given)}")
         from ldaem.checkpoint import load_checkpoint
         state, options = load_checkpoint(resume)
         options["quiet"] = quiet
     elif corpus is None:
         raise click.UsageError("Missing argument 'CORPUS' (or give --resume CHECKPOINT).")
+    else:
+        online = options["method"] == "online"
+        given = _given(context, ONLY_BATCH if online else ONLY_ONLINE)
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: for --method {'batch' if online else 'online'} "
+                                   f"only" + (" (online EM runs --passes passes)" if online else ""))
     _fit(options, state, resume)
+
+
+# fit's options that one method takes and the other would ignore
+ONLY_BATCH = ("max_iter", "tol", "checkpoint_every")
+ONLY_ONLINE = ("batch_size", "tau0", "kappa", "passes")
+
+
+def _given(context, names):
+    """The command-line names of the parameters among names that were given, not defaulted."""
+    parameters = {parameter.name: parameter for parameter in context.command.params}
+    return [parameters[name].opts[-1] if parameters[name].param_type_name == "option" else name.upper()
+            for name in names
+            if context.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
 
 
 def _absolute_paths(options):
     """Options with their file paths made absolute, so that a checkpoint resumes from anywhere."""
     return {name: str(Path(value).resolve()) if name in ("corpus", "vocab", "output") and value else value
             for name, value in options.items()}
+
+
+def _check_outputs(outputs, inputs):
+    """Refuse to write over a file that the command reads, under whatever name it is given."""
+    for output in outputs:
+        for source in inputs:
+            if (output not in (None, "-") and source not in (None, "-") and os.path.exists(output)
+                    and os.path.exists(source) and os.path.samefile(output, source)):
+                same = "" if os.path.abspath(output) == os.path.abspath(source) else f" (the same file as {source})"
+                raise click.UsageError(f"{output} is an input of this command{same}: write to another file")
 
 
 def _checkpoint_path(output):
@@ -372,7 +419,12 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--inference cvb0 runs in this process: give no --scheduler or --workers")
     if restarts > 1 and (online or o["init"] not in INIT_NAMES):
         raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
-    check_writable(o["output"])
+    outputs = (o["output"], elbo_log_path(o["output"]), _checkpoint_path(o["output"]))
+    heldout_file = o["heldout"] if o["heldout"] and os.path.exists(o["heldout"]) else None
+    init_file = None if o["init"] in INIT_NAMES else o["init"]
+    _check_outputs(outputs, (o["corpus"], o["vocab"], heldout_file, init_file))
+    for path in outputs:
+        check_writable(path)
     started = time.perf_counter()
     if o["stream"]:
         from ldaem.stream import stream_corpus
@@ -408,7 +460,7 @@ def _fit(options, state, resumed_from):
     if state is not None:
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
-    with _stop_on_signals(not online) as received, _dask_scheduler(o["scheduler"], o["workers"], say) as scheduler:
+    with _stop_on_signals() as received, _dask_scheduler(o["scheduler"], o["workers"], say) as scheduler:
         resumable = not (online or restarts > 1 or inference == "cvb0")
         keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o), o["checkpoint_every"] if resumable else None)
         lda.set_params(scheduler=scheduler, callback=lambda r: logger(r) or keeper(r, received))
@@ -427,6 +479,7 @@ def _fit(options, state, resumed_from):
         logger.keep(lda.restart_)
         say(f"restart {lda.restart_ + 1} has the highest {logger.objective}: "
             + ", ".join(f"{bound:.8g}" for bound in lda.restart_bounds_))
+    logger.score_last()
     _write_model(lda, data, o, logger)
     stopped = received[0] if received and lda.stopped_ else None
     if stopped and restarts > 1:
@@ -434,8 +487,9 @@ def _fit(options, state, resumed_from):
             f"far to {o['output']} (restarts are not checkpointed)")
         click.get_current_context().exit(128 + stopped)
     if stopped and not resumable:
-        say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} (CVB0 fits are not "
-            f"checkpointed)")
+        done = f"minibatch update {lda.n_batch_iter_}" if online else f"iteration {lda.n_iter_}"
+        say(f"interrupted after {done}: wrote {o['output']} ({'online' if online else 'CVB0'} fits "
+            f"are not checkpointed)")
         click.get_current_context().exit(128 + stopped)
     if stopped:
         say(f"interrupted after iteration {lda.n_iter_}: wrote {o['output']} and the checkpoint "
@@ -443,8 +497,9 @@ def _fit(options, state, resumed_from):
         click.get_current_context().exit(128 + stopped)
     if checkpoint.exists():
         checkpoint.unlink()
-    say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} "
-        f"{'passes' if online else 'iterations'}, {logger.objective} {lda.bound_:.6g} "
+    unit = ("pass", "passes") if online else ("iteration", "iterations")
+    say(f"wrote {o['output']} and {elbo_log_path(o['output'])}: {lda.n_iter_} {unit[lda.n_iter_ != 1]}, "
+        f"{logger.objective} {lda.bound_:.6g} "
         f"({lda.iterations_[-1].elbo_per_token:.4f} per token) in {time.perf_counter() - started:.1f}s")
 
 
@@ -521,12 +576,12 @@ def _write_model(lda, data, options, logger):
 
 
 @contextlib.contextmanager
-def _stop_on_signals(active=True):
+def _stop_on_signals():
     """Within the block, SIGINT and SIGTERM are recorded (in the yielded list), not fatal: the
-    fit stops after the iteration under way. Inactive (online fits), they act as usual."""
+    fit stops after the iteration (online: the minibatch update) under way."""
     received = []
-    numbers = (signal.SIGINT, signal.SIGTERM) if active else ()
-    handlers = {number: signal.signal(number, lambda n, frame: received.append(n)) for number in numbers}
+    handlers = {number: signal.signal(number, lambda n, frame: received.append(n))
+                for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield received
     finally:
@@ -572,7 +627,11 @@ def _dask_scheduler(address, workers, say):
             cluster = stack.enter_context(local_cluster(workers))
             address = cluster.scheduler_address
             say(f"started a local Dask cluster of {workers} workers at {address}")
-        yield stack.enter_context(Client(address))
+        try:
+            client = Client(address)
+        except (ValueError, OSError) as e:
+            raise click.ClickException(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        yield stack.enter_context(client)
 
 
 def _parse_eta(text):
@@ -667,6 +726,14 @@ class _IterationLogger:
                  f"change {record.relative_change:.2e}  alpha {record.alpha:.4g}  {shown}"
                  f"{record.seconds:.2f}s  {self._time_left()}")
 
+    def score_last(self):
+        """Log the held-out score of the last iteration, if its turn (every N) did not come: the
+        fit's final topics, which the score after it uses."""
+        last = self.records[-1].iteration if self.records else None
+        if self.heldout and last is not None and last not in self.heldout_scores:
+            self.heldout_scores[last] = self.heldout[1]()
+            self.say(f"held-out {self.heldout_scores[last]:.4f}/token after iteration {last}")
+
     def _time_left(self):
         """Iterations to convergence, extrapolating the geometric decay of the relative change."""
         done = len(self.records)
@@ -754,6 +821,7 @@ def infer(documents, model, corpus_format, vocab, encoding, reading, output, thr
         ldaem infer test.dat --vocab vocab.txt --model ap.npz
     """
     say = Progress(quiet)
+    _check_outputs((output,), (documents, model, vocab))
     fitted, data, unseen = _documents_for_model(model, documents, corpus_format, vocab, encoding, reading)
     lda = _estimator(fitted, threads)
     doc_topic, doc_bound = lda.infer(data.X)
@@ -768,7 +836,7 @@ def infer(documents, model, corpus_format, vocab, encoding, reading, output, thr
         with atomic_output(output) as f:
             f.write(rows.getvalue())
     say(f"{data.describe()}; dropped {data.oov_tokens} tokens outside the model's vocabulary"
-        f" and {unseen} of words unseen in training")
+        f" and {unseen} tokens of words unseen in training")
     n_tokens = data.n_tokens
     per_word = float(doc_bound.sum()) / n_tokens if n_tokens else float("nan")
     say(f"held-out bound {per_word:.4f} nats per token (perplexity {math.exp(-per_word):.1f})"
@@ -852,7 +920,7 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
         click.echo(json.dumps(report, indent=1, allow_nan=False))
     else:
         click.echo(f"held-out documents: {data.describe()}; dropped {data.oov_tokens} tokens outside "
-                   f"the model's vocabulary and {unseen} of words unseen in training")
+                   f"the model's vocabulary and {unseen} tokens of words unseen in training")
         click.echo(format_table(report))
 
 
@@ -862,7 +930,7 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
 @_text_options
 @click.option("-k", "--topics", "topic_counts", default="10,20,50", show_default=True,
               help="The numbers of topics to compare, separated by commas.")
-@click.option("--heldout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+@click.option("--heldout", type=FiniteRange(0, 1, min_open=True, max_open=True), default=0.1,
               show_default=True, help="Share of the documents kept out of training and scored.")
 @click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
               help="Top words per topic that coherence is computed over.")
@@ -893,7 +961,7 @@ def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic
     """
     from ldaem.corpus import load_corpus
     from ldaem.lda import LDA
-    from ldaem.selection import compare_topic_counts
+    from ldaem.selection import TooFewDocuments, compare_topic_counts
 
     try:
         counts = [int(k) for k in topic_counts.split(",")]
@@ -904,10 +972,13 @@ def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic
     say = Progress(quiet)
     data = load_corpus(corpus, corpus_format, vocab, text_settings, encoding=encoding, **reading)
     say(f"loaded {corpus}: {data.describe()}")
-    rows = compare_topic_counts(
-        data.X, counts, heldout, seed, top_n,
-        make_lda=lambda k: LDA(k, random_state=seed, n_jobs=threads, inference=inference),
-        on_fit=lambda k, lda: say(f"K={k}: {lda.n_iter_} iterations"))
+    try:
+        rows = compare_topic_counts(
+            data.X, counts, heldout, seed, top_n,
+            make_lda=lambda k: LDA(k, random_state=seed, n_jobs=threads, inference=inference),
+            on_fit=lambda k, lda: say(f"K={k}: {lda.n_iter_} iterations"))
+    except TooFewDocuments as e:
+        raise click.ClickException(f"{corpus}: {e}") from None
     if output_format == "json":
         click.echo(json.dumps(rows, indent=1))
         return
@@ -941,6 +1012,7 @@ def export(model, corpus, corpus_format, vocab, encoding, reading, target, outpu
     Example:
         ldaem export model.npz corpus.txt --to pyldavis -o vis.json
     """
+    _check_outputs((output,), (model, corpus, vocab))
     fitted, data, _ = _documents_for_model(model, corpus, corpus_format, vocab, encoding, reading)
     doc_topic = _estimator(fitted, threads).transform(data.X)
     exported = {
@@ -987,6 +1059,7 @@ def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top
     from ldaem.model import load_model
 
     reporting.require_matplotlib()
+    _check_outputs((output,), (model, corpus, vocab, log_path))
     coherence = None
     if corpus:
         fitted, data, _ = _documents_for_model(model, corpus, corpus_format, vocab, encoding, reading)
@@ -1029,6 +1102,7 @@ def convert(source, output, to_format, corpus_format, vocab, encoding, reading, 
     from ldaem.convert import write_corpus
     from ldaem.corpus import load_corpus
 
+    _check_outputs((output,), (source, vocab))
     data = load_corpus(source, corpus_format, vocab, text_settings, encoding=encoding, **reading)
     written = write_corpus(data, output, to_format)
     Progress(quiet)(f"wrote {' and '.join(map(str, written))}: {data.describe()}")

@@ -169,7 +169,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     n_jobs : threads of the E-step (None or -1: all cores). With a scheduler, the threads of each
         partition's task on its worker (None: 1, as Dask runs a task per worker thread).
     callback : called with an IterationRecord after every EM iteration (a MinibatchRecord after
-        every online update).
+        every online update); returning True stops the fit there (stopped_).
     learning_method : 'batch' (variational EM over all of X each iteration) or 'online'
         (stochastic variational EM, DESIGN.md "Stochastic variational EM": one update of the topics
         per minibatch, lambda <- (1 - rho_t) lambda + rho_t (eta + (D / |B|) ss_B)). fit's online
@@ -199,6 +199,12 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
     restart_ : the run under way (0, 1, ...; from a callback), then the one kept (n_init > 1).
     restart_bounds_ : the final ELBO of each run (n_init > 1).
     """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True            # X: counts, dense or scipy.sparse
+        tags.input_tags.positive_only = True
+        return tags
 
     def __init__(self, n_components=10, *, doc_topic_prior=None, doc_topic_prior_update=None,
                  doc_topic_prior_burn_in=10, topic_word_prior=None, topic_word_prior_update="fixed",
@@ -270,7 +276,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=reset)
         values = X.data if sp.issparse(X) else X
         if values.size and values.min() < 0:
-            raise ValueError("document-term counts must be non-negative")
+            raise ValueError("Negative values in data: document-term counts must be non-negative")
         return as_csr_counts(X)
 
     def _start(self, X, topic_word_prior, random_state=None, online=False):

@@ -43,6 +43,8 @@ class OnlineEM:
         with _numba_threads(self.n_jobs), self._minibatch_runner() as run_e_step:
             for _ in range(self.max_iter):
                 self._online_pass(run_e_step, X, total_samples)
+                if self.stopped_:
+                    break
         return self
 
     def partial_fit(self, X, y=None):
@@ -77,10 +79,15 @@ class OnlineEM:
         return self.topic_word_prior if self.topic_word_prior is not None else 1.0 / self.n_components
 
     def _online_pass(self, run_e_step, X, total_samples):
-        """One update per minibatch of X's rows, in order; then the public attributes."""
+        """One update per minibatch of X's rows, in order, until the callback asks to stop
+        (stopped_); then the public attributes."""
         epoch = self.n_iter_ + 1
-        records = [self._online_update(run_e_step, X[start:start + self.batch_size], total_samples, epoch)
-                   for start in range(0, X.shape[0], self.batch_size)]
+        self.stopped_ = False
+        records = []
+        for start in range(0, X.shape[0], self.batch_size):
+            records.append(self._online_update(run_e_step, X[start:start + self.batch_size], total_samples, epoch))
+            if self.stopped_:
+                break
         self.n_iter_ = epoch
         if records:
             self.bound_ = records[-1].elbo
@@ -123,6 +130,6 @@ class OnlineEM:
             mean_doc_iter=totals.doc_iter / max(totals.n_docs, 1), epoch=epoch, rho=rho,
             batch_docs=batch.shape[0])
         self.iterations_.append(record)
-        if self.callback is not None:
-            self.callback(record)
+        if self.callback is not None and self.callback(record):
+            self.stopped_ = True
         return record

@@ -7,6 +7,10 @@ from ldaem.estep import as_csr_counts
 from ldaem.evaluate import document_completion, heldout_bound, npmi_coherence, top_words, umass_coherence
 
 
+class TooFewDocuments(ValueError):
+    """The held-out split leaves nothing to score."""
+
+
 def split_documents(X, heldout_fraction, seed):
     """(train, heldout): a random heldout_fraction of the documents (at least one) kept out.
 
@@ -37,6 +41,10 @@ def compare_topic_counts(X, topic_counts, heldout_fraction=0.1, seed=0, top_n=10
 
     make_lda = make_lda or (lambda k: LDA(k, random_state=seed))
     train, heldout = split_documents(X, heldout_fraction, seed)
+    if heldout.sum() == 0:
+        raise TooFewDocuments(f"the {heldout.shape[0]} held-out of its {X.shape[0]} documents have no "
+                              f"tokens of words that the others use: too few documents to compare "
+                              f"numbers of topics (or hold out a larger share)")
     rows = []
     for k in topic_counts:
         lda = make_lda(k).fit(train)

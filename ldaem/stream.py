@@ -114,6 +114,8 @@ def fit_online_streaming(lda, stream, passes):
             if hasattr(lda, "components_"):
                 lda.n_iter_ = epoch       # partial_fit logs its updates under epoch n_iter_ + 1
             lda.partial_fit(batch)
+            if lda.stopped_:
+                return lda
     return lda
 
 

@@ -123,3 +123,20 @@ def test_a_fit_too_large_for_memory_is_one_line_naming_the_corpus(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {reuters}: fitting 5000000 topics to 395 documents")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_signal_stops_an_online_fit_after_its_update_and_writes_the_model(tmp_path):
+    run = subprocess.Popen([str(SCRIPT), "fit", str(AP), "--vocab", str(AP_VOCAB), "-k", "8", "--seed", "3",
+                            "--method", "online", "--batch-size", "20", "--passes", "5", "-o",
+                            str(tmp_path / "cut.npz")], stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    for line in run.stderr:
+        if line.startswith("iter    3"):
+            run.send_signal(signal.SIGINT)
+            break
+    rest = run.stderr.read()
+    assert run.wait(timeout=120) == 130, rest
+    updates = load_model(tmp_path / "cut.npz").elbo_trace.size
+    assert f"interrupted after minibatch update {updates}: wrote {tmp_path / 'cut.npz'} (online fits are " \
+           "not checkpointed)" in rest
+    assert 3 <= updates < 5 * 113
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.elbo.tsv", "cut.npz"]

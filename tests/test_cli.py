@@ -32,8 +32,9 @@ def ldaem(*args):
 
 
 def fit_reuters(output, *options):
-    return ldaem("fit", REUTERS, "--vocab", REUTERS_VOCAB, "-k", N_TOPICS, "--max-iter", 5, "-o", output,
-                 *options)
+    """A short fit of Reuters: 5 EM iterations, or one pass of online EM."""
+    short = ("--passes", 1) if "online" in options else ("--max-iter", 5)
+    return ldaem("fit", REUTERS, "--vocab", REUTERS_VOCAB, "-k", N_TOPICS, *short, "-o", output, *options)
 
 
 def read_tsv(text):
@@ -166,7 +167,7 @@ def test_infer_writes_one_row_per_document_in_input_order(fitted, tmp_path):
     np.testing.assert_allclose(theta, library, rtol=1e-5, atol=1e-12)
     assert forward.stderr.splitlines()[0] == ("20 documents, 4258 terms, "
                                               f"{int(corpus.X[:20].sum())} tokens; "
-                                              "dropped 0 tokens outside the model's vocabulary and 0 of words unseen in training")
+                                              "dropped 0 tokens outside the model's vocabulary and 0 tokens of words unseen in training")
 
 
 def test_infer_to_a_file_writes_what_it_would_print(fitted, tmp_path):
@@ -199,7 +200,7 @@ def test_plain_text_end_to_end(tmp_path):
     np.testing.assert_allclose(theta[1], alpha / alpha.sum(), rtol=1e-5)
     assert not np.allclose(theta[0], theta[1], rtol=1e-3)
     assert "3 documents" in result.stderr and ", 1 empty;" in result.stderr
-    assert "; dropped 2 tokens outside the model's vocabulary and 0 of words unseen in training" in result.stderr
+    assert "; dropped 2 tokens outside the model's vocabulary and 0 tokens of words unseen in training" in result.stderr
 
 
 def test_same_seed_gives_identical_models_and_threads_do_not_matter(fitted, tmp_path):
@@ -589,8 +590,8 @@ def test_fit_logs_the_bound_of_held_out_documents(tmp_path):
     assert "held-out" in [line for line in result.stderr.splitlines() if line.startswith("iter    2")][0]
     header, *rows = read_tsv((tmp_path / "m.elbo.tsv").read_text())
     logged = {int(r[0]): r[-1] for r in rows}
-    assert [i for i, value in logged.items() if value] == [2, 4]
-    assert all(-12 < float(logged[i]) < -6 for i in (2, 4))
+    assert [i for i, value in logged.items() if value] == [2, 4, 5]       # every 2nd, and the last
+    assert all(-12 < float(logged[i]) < -6 for i in (2, 4, 5))
     assert load_model(tmp_path / "m.npz").settings["n_documents"] == 395 - 79
     refused = fit_reuters(tmp_path / "x.npz", "--heldout", 1.5)
     assert refused.exit_code == 2 and "'1.5' is neither a share in (0, 1) nor a file" in refused.stderr
@@ -616,3 +617,67 @@ def test_a_corpus_without_tokens_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.stderr.endswith(f"Error: {tmp_path / 'docs.dat'}: holds no tokens "
                                   "(every document is empty after filtering)\n")
+
+
+def test_an_output_that_is_an_input_is_refused_before_any_work(tmp_path):
+    corpus = tmp_path / "docs.ldac"
+    corpus.write_text("".join(Path(REUTERS).read_text().splitlines(keepends=True)[:20]))
+    (tmp_path / "alias.ldac").symlink_to(corpus)
+    before = corpus.read_text()
+    assert fit_reuters(tmp_path / "m.npz").exit_code == 0
+    for output, same in ((corpus, ""), (tmp_path / "alias.ldac", f" (the same file as {corpus})")):
+        result = ldaem("infer", corpus, "--vocab", REUTERS_VOCAB, "-m", tmp_path / "m.npz", "-o", output)
+        assert result.exit_code == 2
+        assert f"Error: {output} is an input of this command{same}: write to another file" in result.stderr
+    refit = ldaem("fit", tmp_path / "m.npz", "-o", tmp_path / "m.npz")
+    assert refit.exit_code == 2 and "is an input of this command" in refit.stderr
+    assert corpus.read_text() == before
+
+
+def test_an_elbo_log_that_cannot_be_written_fails_before_the_fit(tmp_path):
+    (tmp_path / "m.elbo.tsv").mkdir()
+    result = fit_reuters(tmp_path / "m.npz")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {tmp_path / 'm.elbo.tsv'}: cannot write there (a folder)\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.elbo.tsv"]
+
+
+@pytest.mark.parametrize("options,message", [
+    (("--method", "online", "--max-iter", 3, "--tol", 0.1),
+     "--max-iter, --tol: for --method batch only (online EM runs --passes passes)"),
+    (("--passes", 2, "--batch-size", 10), "--batch-size, --passes: for --method online only"),
+])
+def test_options_the_method_would_ignore_are_refused(tmp_path, options, message):
+    result = ldaem("fit", REUTERS, "--vocab", REUTERS_VOCAB, "-o", tmp_path / "m.npz", *options)
+    assert result.exit_code == 2 and f"Error: {message}" in result.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_resume_refuses_a_corpus_or_settings_of_its_own(tmp_path):
+    result = ldaem("fit", REUTERS, "--resume", tmp_path / "m.checkpoint.npz", "-k", 3, "-o", tmp_path / "x.npz")
+    assert result.exit_code == 2
+    assert ("--resume continues the checkpoint's fit with its own corpus and settings: give no "
+            "--topics, --output, CORPUS") in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--tol", "--doc-tol", "--tau0", "--alpha-init"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_non_finite_number_is_a_usage_error(tmp_path, option, value):
+    result = fit_reuters(tmp_path / "m.npz", option, value)
+    assert result.exit_code == 2 and f"'{value}' is not a finite number" in result.stderr
+
+
+def test_select_on_too_few_documents_is_a_one_line_error(tmp_path):
+    (tmp_path / "two.txt").write_text("apples bananas apples\ncherries dates\n")
+    result = ldaem("select", tmp_path / "two.txt", "-k", 2, "-q")
+    assert result.exit_code == 1
+    assert result.stderr == (f"Error: {tmp_path / 'two.txt'}: the 1 held-out of its 2 documents have no "
+                             "tokens of words that the others use: too few documents to compare numbers "
+                             "of topics (or hold out a larger share)\n")
+
+
+def test_a_scheduler_address_that_cannot_be_reached_is_a_one_line_error(tmp_path):
+    result = fit_reuters(tmp_path / "m.npz", "--scheduler", "notaurl", "-q")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot reach the Dask scheduler at notaurl: ")
+    assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "m.npz").exists()

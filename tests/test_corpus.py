@@ -493,4 +493,4 @@ def test_infer_names_each_row_by_the_id_field_and_counts_unseen_words(tmp_path, 
     assert result.exit_code == 0, result.output
     rows = [line.split("\t")[0] for line in result.stdout.splitlines()]
     assert rows == ["document"] + [name for name, _ in science[:5]]
-    assert "; dropped 0 tokens outside the model's vocabulary and 0 of words unseen in training" in result.stderr
+    assert "; dropped 0 tokens outside the model's vocabulary and 0 tokens of words unseen in training" in result.stderr

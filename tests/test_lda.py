@@ -226,3 +226,12 @@ def test_a_fit_started_from_a_model_continues_from_its_topics(reuters):
     assert again.elbo_trace_[0] > first.elbo_trace_[5]
     with pytest.raises(ValueError, match="an array must be 5 x 4258"):
         LDA(5, init=counts[:, :10]).fit(reuters.X)
+
+
+def test_the_estimator_passes_scikit_learns_checks():
+    """All of check_estimator's checks but two, which call partial_fit without total_samples (the
+    corpus size that scales each minibatch: ldaem asks for it rather than assume scikit-learn's 1e6)."""
+    from sklearn.utils.estimator_checks import check_estimator
+    expected = {name: "partial_fit needs total_samples"
+                for name in ("check_fit_score_takes_y", "check_n_features_in_after_fitting")}
+    check_estimator(LDA(n_components=3, max_iter=2), expected_failed_checks=expected)

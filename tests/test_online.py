@@ -104,6 +104,14 @@ def test_fit_records_every_minibatch_update(reuters):
     assert last > first
 
 
+def test_a_callback_returning_true_stops_the_fit_after_that_update(reuters):
+    whole = online_lda(max_iter=2).fit(reuters.X)
+    stopped = online_lda(max_iter=2, callback=lambda record: record.iteration == 10).fit(reuters.X)
+    assert stopped.stopped_ and not whole.stopped_
+    assert stopped.n_batch_iter_ == 10 and [r.iteration for r in stopped.iterations_] == list(range(1, 11))
+    np.testing.assert_array_equal(stopped.elbo_trace_, whole.elbo_trace_[:10])     # the same updates, cut
+
+
 def test_partial_fit_over_chunks_makes_the_updates_of_fit(reuters):
     X = reuters.X
     fitted = online_lda(max_iter=2, doc_topic_prior_update="asymmetric", doc_topic_prior_burn_in=3).fit(X)
