@@ -34,8 +34,14 @@ def save_checkpoint(path, state, settings):
 def load_checkpoint(path):
     """(FitState, settings) from a checkpoint file; any problem is a ModelFileError."""
     try:
+        if not zipfile.is_zipfile(path):
+            open(path, "rb").close()                # a missing or unreadable file says so
+            raise ModelFileError(f"{path}: not an ldaem checkpoint (not an .npz file)")
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
+        if "checkpoint_version" not in arrays and "format_version" in arrays:
+            raise ModelFileError(f"{path}: a model file, not a checkpoint (NAME.checkpoint.npz, "
+                                 f"written beside the model)")
         version = int(arrays["checkpoint_version"])
         settings = json.loads(str(arrays["settings"]))
         records = arrays["iterations"]
@@ -46,6 +52,8 @@ def load_checkpoint(path):
                          inference=str(arrays["inference"]) if "inference" in arrays else "variational")
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such checkpoint file") from None
+    except ModelFileError:
+        raise
     except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ModelFileError(f"{path}: not a readable ldaem checkpoint ({e})") from None
     if version != CHECKPOINT_VERSION:

@@ -4,6 +4,7 @@ import contextlib
 import csv
 import errno
 import functools
+import hashlib
 import io
 import json
 import logging
@@ -377,6 +378,17 @@ def _absolute_paths(options):
             for name, value in options.items()}
 
 
+def _counts_digest(X):
+    """A fingerprint of a CSR corpus's counts, kept in checkpoints so that --resume notices a
+    corpus that changed (or was reordered) since."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for values, dtype in ((X.indptr, np.int64), (X.indices, np.int64), (X.data, np.float64)):
+        digest.update(np.ascontiguousarray(values, dtype=dtype).tobytes())
+    return digest.hexdigest()
+
+
 def _check_outputs(outputs, inputs):
     """Refuse to write over a file that the command reads, under whatever name it is given."""
     for output in outputs:
@@ -441,6 +453,12 @@ def _fit(options, state, resumed_from):
     if o["seed"] is None:
         o["seed"] = secrets.randbelow(2**31)
     data, heldout = _held_out(data, o)
+    if not o["stream"]:
+        digest = _counts_digest(data.X)
+        if state is not None and o.get("corpus_digest", digest) != digest:
+            raise CorpusError(f"{o['corpus']}: its documents are not those the checkpoint "
+                              f"{resumed_from} was made from: the corpus changed since")
+        o["corpus_digest"] = digest
     heldout_log = None if heldout is None else (o["eval_every"], lambda: lda.score(heldout) / heldout.sum())
     if online:
         logger = _IterationLogger(say, o["passes"] * math.ceil(_n_documents(data) / o["batch_size"]), 0.0,

@@ -7,7 +7,6 @@ bag-of-words formats (ldac, uci, mm, npz; bagofwords.py) are parsed straight int
 Neither ever holds a second copy of the corpus.
 """
 
-import contextlib
 import logging
 import re
 from array import array
@@ -23,7 +22,7 @@ import scipy.sparse as sp
 
 from ldaem import _parse, rawtext
 from ldaem.bagofwords import UCI_NAME, load_bag_of_words, read_vocab, vocab_beside
-from ldaem.errors import CorpusError
+from ldaem.errors import CorpusError, unreadable_is_corpus_error
 from ldaem.fileio import open_binary
 
 log = logging.getLogger(__name__)
@@ -164,20 +163,6 @@ def load_corpus(path, format=None, vocab=None, text_settings=None, fixed_vocab=N
     log.info("%s: read as %s: %s, %d nonzero counts%s", path, format, corpus.describe(), corpus.X.nnz,
              f"; {corpus.oov_tokens} tokens of terms outside the vocabulary dropped" if corpus.oov_tokens else "")
     return corpus
-
-
-@contextlib.contextmanager
-def unreadable_is_corpus_error(path):
-    """Within the block, a failure the readers did not foresee (a damaged gzip stream, a number of
-    thousands of digits, a header asking for more memory than there is, JSON nested thousands
-    deep, ...) becomes a CorpusError naming the file, like every foreseen one."""
-    try:
-        yield
-    except CorpusError:
-        raise
-    except Exception as e:
-        raise CorpusError(f"{path}: cannot be read as a corpus ({type(e).__name__}: "
-                          f"{str(e)[:200]})") from None
 
 
 def _loaded(path, format, vocab, text_settings, fixed_vocab, encoding, encoding_errors, text_field,

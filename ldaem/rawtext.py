@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ldaem.errors import CorpusError
+from ldaem.errors import CorpusError, unreadable_is_corpus_error
 from ldaem.fileio import open_binary
 
 ENCODING_ERRORS = ("strict", "replace", "ignore")
@@ -92,8 +92,9 @@ def folder_documents(root, encoding, errors, separator=None):
     for path in folder_files(root):
         name = path.relative_to(root).as_posix()
         if separator is None:
-            with open_binary(path) as f:
-                yield name, decode(f.read(), path, encoding, errors)
+            with unreadable_is_corpus_error(path), open_binary(path) as f:
+                text = f.read()
+            yield name, decode(text, path, encoding, errors)
         else:
             yield from _separated(decoded_lines(path, encoding, errors), separator, prefix=f"{name}:")
 

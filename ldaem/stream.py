@@ -30,8 +30,8 @@ from ldaem.bagofwords import (
     index_dtype, ldac_problem, mm_header, read_chunks, read_vocab, uci_header, vocabulary_of)
 from ldaem.corpus import (
     RAW_TEXT_FORMATS, TextSettings, checked_format, count_documents, known_columns, pruned_terms,
-    raw_documents, unreadable_is_corpus_error)
-from ldaem.errors import CorpusError
+    raw_documents)
+from ldaem.errors import CorpusError, unreadable_is_corpus_error
 from ldaem.fileio import open_binary
 
 __all__ = ["CorpusStream", "STREAM_FORMATS", "fit_online_streaming", "stream_corpus"]

@@ -15,7 +15,7 @@ from ldaem.cli import main
 from ldaem.datasets import bundled_paths
 from ldaem.errors import ModelFileError
 from ldaem.lda import LDA, NumericalError
-from ldaem.model import load_model
+from ldaem.model import load_model, save_model
 
 AP, AP_VOCAB = bundled_paths("ap")
 SCRIPT = Path(sys.executable).parent / "ldaem"
@@ -103,9 +103,16 @@ def test_a_signal_finishes_the_iteration_writes_a_checkpoint_and_resume_ends_whe
 
 def test_resume_from_a_damaged_checkpoint_is_a_one_line_error(tmp_path):
     (tmp_path / "c.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    result = CliRunner().invoke(main, ["fit", "--resume", str(tmp_path / "c.npz")])
-    assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {tmp_path / 'c.npz'}: not a readable ldaem checkpoint")
+    np.savez(tmp_path / "other.npz", topic_word=np.ones((2, 2)))
+    save_model(tmp_path / "model.npz",
+               LDA(2, max_iter=2, random_state=0).fit(sp.csr_matrix(np.eye(4) * 3)).to_model(list("abcd")))
+    for name, message in (("c.npz", "not an ldaem checkpoint (not an .npz file)"),
+                          ("other.npz", "not a readable ldaem checkpoint ('checkpoint_version')"),
+                          ("model.npz", "a model file, not a checkpoint (NAME.checkpoint.npz, written beside "
+                                        "the model)")):
+        result = CliRunner().invoke(main, ["fit", "--resume", str(tmp_path / name)])
+        assert result.exit_code == 1
+        assert result.stderr == f"Error: {tmp_path / name}: {message}\n"
     with pytest.raises(ModelFileError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "missing.npz")
 
@@ -140,3 +147,23 @@ def test_a_signal_stops_an_online_fit_after_its_update_and_writes_the_model(tmp_
            "not checkpointed)" in rest
     assert 3 <= updates < 5 * 113
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.elbo.tsv", "cut.npz"]
+
+
+def test_resume_refuses_a_corpus_changed_since_the_checkpoint(tmp_path):
+    corpus = tmp_path / "ap.dat"
+    lines = Path(AP).read_text().splitlines(keepends=True)
+    corpus.write_text("".join(lines))
+    run = subprocess.Popen([str(SCRIPT), "fit", str(corpus), "--vocab", str(AP_VOCAB), "-k", "8", "--seed", "3",
+                            "--tol", "0", "--max-iter", "40", "-o", str(tmp_path / "cut.npz")],
+                           stderr=subprocess.PIPE, text=True)
+    for line in run.stderr:
+        if line.startswith("iter    2"):
+            run.send_signal(signal.SIGINT)
+            break
+    assert run.wait(timeout=120) == 130, run.stderr.read()
+    corpus.write_text("".join([lines[1], lines[0], *lines[2:]]))     # the same documents, reordered
+    resumed = subprocess.run([str(SCRIPT), "fit", "--resume", str(tmp_path / "cut.checkpoint.npz")],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 1
+    assert resumed.stderr.endswith(f"Error: {corpus}: its documents are not those the checkpoint "
+                                   f"{tmp_path / 'cut.checkpoint.npz'} was made from: the corpus changed since\n")

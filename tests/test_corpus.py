@@ -310,6 +310,10 @@ def test_a_folder_is_the_dir_format_and_skips_hidden_files(tmp_path):
     corpus = load_corpus(tmp_path)
     assert list(corpus.names) == ["b/a.txt.gz", "b/z.txt", "c.txt"]
     assert list(corpus.vocab) == ["apple", "cherry", "pie", "stripes", "zebra"]
+    (tmp_path / "b" / "d.txt.gz").write_bytes(gzip.compress(b"damson jam")[:15])      # cut short
+    with pytest.raises(CorpusError, match=re.escape(f"{tmp_path / 'b' / 'd.txt.gz'}: cannot be read as a "
+                                                    "corpus (EOFError: ")):
+        load_corpus(tmp_path)
 
 
 def test_encoding_options_are_the_way_out_of_undecodable_bytes(tmp_path):
