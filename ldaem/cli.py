@@ -1089,7 +1089,7 @@ def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top
         fitted = load_model(model)
     if log_path is None and elbo_log_path(model).exists():
         log_path = elbo_log_path(model)
-    log = reporting.read_fit_log(log_path) if log_path else None
+    log = reporting.read_fit_log(log_path, fitted.elbo_trace) if log_path else None
     reporting.write_report(output, fitted, title=f"ldaem report: {Path(model).name}", log=log,
                            coherence=coherence, top_n=top_n)
 

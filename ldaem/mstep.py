@@ -45,12 +45,13 @@ def update_symmetric_prior(value, elog_sum, n_docs, n_topics, max_iter=100, tol=
     current = objective(value)
     for _ in range(max_iter):
         a = np.exp(log_a)
-        grad = n_docs * n_topics * (digamma(n_topics * a) - digamma(a)) + elog_sum
-        hess = n_docs * n_topics * (n_topics * polygamma(1, n_topics * a) - polygamma(1, a))
+        with np.errstate(invalid="ignore", over="ignore"):     # a ~ 1e-300: trigamma(a) = inf,
+            grad = n_docs * n_topics * (digamma(n_topics * a) - digamma(a)) + elog_sum
+            hess = n_docs * n_topics * (n_topics * polygamma(1, n_topics * a) - polygamma(1, a))
         # derivatives with respect to log a
         grad_log = grad * a
         hess_log = hess * a * a + grad_log
-        step = -grad_log / hess_log if hess_log < 0 else np.sign(grad_log)
+        step = -grad_log / hess_log if hess_log < 0 else np.sign(grad_log)   # nan: a unit step
         for _ in range(_MAX_HALVINGS):
             candidate = objective(np.exp(log_a + step))
             if candidate >= current:

@@ -59,8 +59,9 @@ def require_matplotlib():
     return matplotlib
 
 
-def read_fit_log(path):
-    """The FitLog of an ELBO log written by `ldaem fit` (NAME.elbo.tsv), in nats per token."""
+def read_fit_log(path, model_elbo=None):
+    """The FitLog of an ELBO log written by `ldaem fit` (NAME.elbo.tsv), in nats per token; given
+    model_elbo (a model's elbo_trace), a log whose ELBO values are not those is refused."""
     with open(path, encoding="utf-8", newline="") as f:
         try:
             reader = csv.DictReader(f, delimiter="\t")
@@ -81,6 +82,10 @@ def read_fit_log(path):
                 heldout.append((iterations[-1], float(row["heldout_per_token"])))
         except (TypeError, ValueError):
             raise ReportError(f"{path}: line {line}: not an iteration of an ELBO log") from None
+    if model_elbo is not None and "elbo" in columns and not (
+            len(rows) == len(model_elbo)
+            and np.allclose([float(row["elbo"]) for row in rows], model_elbo, rtol=1e-12, atol=0)):
+        raise ReportError(f"{path}: the ELBO log of another fit (its ELBO values are not the model's)")
     heldout_iterations, heldout_per_token = zip(*heldout) if heldout else ((), ())
     return FitLog(iterations, elbo, "nats per token", heldout_iterations, heldout_per_token)
 

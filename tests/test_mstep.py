@@ -27,6 +27,14 @@ def test_symmetric_prior_maximises_its_elbo_term(alpha_true, start):
     assert abs(ours - alpha_true) / alpha_true < 0.15      # and it recovers the generating alpha
 
 
+def test_symmetric_prior_from_a_vanishing_start_moves_up_without_warnings():
+    """At a = 1e-300 trigamma(a) overflows and the Newton step is nan: a unit step in log a instead."""
+    elog = elog_theta_sum(np.full(8, 0.5), 500, seed=1).sum()
+    with np.errstate(all="raise"):
+        moved = mstep.update_symmetric_prior(1e-300, elog, 500, 8, max_iter=3)
+    assert np.isfinite(moved) and moved > 1e-299
+
+
 def test_asymmetric_prior_maximises_its_elbo_term():
     alpha_true = np.array([0.1, 0.2, 1.0, 3.0, 0.5])
     n_docs = 2000

@@ -168,6 +168,10 @@ def test_read_fit_log_reads_the_heldout_curve(fitted):
     np.testing.assert_allclose(log.elbo * model.settings["n_tokens"], model.elbo_trace, rtol=1e-8)
     np.testing.assert_array_equal(log.heldout_iterations, [3, 6, 9, 12][:model.elbo_trace.size // 3])
     assert np.all(log.heldout_per_token < 0)
+    assert report.read_fit_log(fitted.with_name("reuters.elbo.tsv"), model.elbo_trace).iterations.size == log.iterations.size
+    for other in (model.elbo_trace[:-1], model.elbo_trace * (1 + 1e-9)):       # another fit's log
+        with pytest.raises(report.ReportError, match="reuters.elbo.tsv: the ELBO log of another fit"):
+            report.read_fit_log(fitted.with_name("reuters.elbo.tsv"), other)
 
 
 def test_read_fit_log_without_heldout_and_malformed(tmp_path):
@@ -233,11 +237,18 @@ def test_cli_without_the_log(fitted, tmp_path):
 
 
 def test_cli_log_option(fitted, tmp_path):
-    log = tmp_path / "other.tsv"
-    log.write_text("iteration\telbo\telbo_per_token\n1\t-10\t-9.5\n2\t-9\t-8.5\n")
+    rows = [line.split("\t")[:3] for line in fitted.with_name("reuters.elbo.tsv").read_text().splitlines()]
+    log = tmp_path / "own.tsv"                          # the fit's log without its held-out column
+    log.write_text("".join("\t".join(row) + "\n" for row in rows))
     result = ldaem("report", fitted, "--log", log, "-o", tmp_path / "r.html")
     assert result.exit_code == 0, result.stderr
     assert "The fit logged no held-out bound" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    other = tmp_path / "other.tsv"
+    other.write_text("iteration\telbo\telbo_per_token\n1\t-10\t-9.5\n2\t-9\t-8.5\n")
+    result = ldaem("report", fitted, "--log", other, "-o", tmp_path / "o.html")
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {other}: the ELBO log of another fit (its ELBO values are not the model's)\n"
+    assert not (tmp_path / "o.html").exists()
 
 
 def test_cli_without_matplotlib(fitted, tmp_path, monkeypatch):
