@@ -163,6 +163,16 @@ class FiniteRange(click.FloatRange):
         return number
 
 
+class ReportFormat(click.Choice):
+    """--format of evaluate and select: what they print; their corpus's is --corpus-format."""
+
+    def convert(self, value, param, ctx):
+        if value not in self.choices:
+            self.fail(f"{value!r} is not one of {', '.join(map(repr, self.choices))} (the format of "
+                      f"what is printed; the corpus's is --corpus-format)", param, ctx)
+        return value
+
+
 class DocumentFrequency(click.ParamType):
     """--min-df/--max-df: '5' is a count of documents, '0.5' a fraction of them (CountVectorizer)."""
 
@@ -901,8 +911,8 @@ def _estimator(fitted, threads):
 @click.option("--reference", type=click.Path(), help="Corpus for NPMI coherence (default: HELDOUT).")
 @click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
               help="Top words per topic that coherence is computed over.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "output_format", type=ReportFormat(["text", "json"]), default="text",
+              show_default=True, help="What is printed (the corpus's format is --corpus-format).")
 @click.option("--threads", type=click.IntRange(min=1), help="E-step threads (default: all cores).")
 @_user_errors
 def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, reference, top_n,
@@ -959,8 +969,8 @@ def evaluate(model, heldout, corpus_format, vocab, encoding, reading, train, ref
               show_default=True,
               help="Fit each K as `ldaem fit --inference` does, with its defaults (for map and "
                    "cvb0, 'train' is the log posterior per token, not a bound).")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option("--format", "output_format", type=ReportFormat(["text", "json"]), default="text",
+              show_default=True, help="What is printed (the corpus's format is --corpus-format).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @_user_errors
 def select(corpus, corpus_format, vocab, encoding, reading, text_settings, topic_counts, heldout, top_n,

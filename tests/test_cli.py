@@ -381,6 +381,10 @@ def test_evaluate_reports_held_out_figures_as_a_table_and_as_json(tmp_path):
     table = ldaem(*args).stdout
     assert table.startswith("held-out documents: 95 documents")
     assert f"{bound['bound_per_token']:.4f}" in table
+    corpus_format = ldaem(*args, "--format", "ldac")      # the corpus's format is --corpus-format
+    assert corpus_format.exit_code == 2
+    assert "'ldac' is not one of 'text', 'json' (the format of what is printed; the corpus's is " \
+           "--corpus-format)" in corpus_format.stderr
 
 
 def test_online_fit_logs_every_minibatch(tmp_path):
