@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import gzip
+import io
 import os
 import stat
 import tempfile
@@ -13,14 +14,20 @@ from pathlib import Path
 def atomic_output(path, mode="w", encoding="utf-8"):
     """Open a temporary file beside path for writing; rename it onto path only if the block succeeds.
 
-    A symbolic link is written through (its target replaced, the link kept); a device or a named
-    pipe (/dev/null, /dev/stdout) is written to directly, as nothing can be renamed onto it.
+    A symbolic link is written through (its target replaced, the link kept). A device or a named
+    pipe (/dev/null), onto which nothing can be renamed, and this process's own standard output
+    or error (/dev/stdout, even when redirected to a file), get the whole output once the block
+    succeeds, written to them as they are open.
     """
     asked = Path(path)
     text = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-    if _is_special(asked):
-        with open(asked, mode, **text) as f:
-            yield f
+    stream = _stream_of(asked)
+    if stream is not None:
+        buffer = io.BytesIO() if "b" in mode else io.StringIO(newline="")
+        yield buffer
+        with (open(asked, mode, **text) if stream is True
+              else os.fdopen(os.dup(stream), mode, **text)) as f:
+            f.write(buffer.getvalue())
         return
     path = Path(os.path.realpath(asked))
     if path.is_dir():
@@ -45,13 +52,22 @@ def atomic_output(path, mode="w", encoding="utf-8"):
         raise
 
 
-def _is_special(path):
-    """Whether path (its link followed) is an existing file other than a regular one or a folder."""
+def _stream_of(path):
+    """How to write path other than by renaming a file onto it: the descriptor (1 or 2) of this
+    process's standard output or error when path is the same file, True for another device or
+    pipe, None for a regular file, a folder or nothing yet (a link followed; a loop of links is
+    an error naming path)."""
     try:
-        kind = os.stat(path).st_mode
-    except OSError:
-        return False
-    return not (stat.S_ISREG(kind) or stat.S_ISDIR(kind))
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise type(e)(e.errno, f"cannot write there ({e.strerror})", str(path)) from None
+    for descriptor in (1, 2):
+        with contextlib.suppress(OSError):
+            if os.path.samestat(found, os.fstat(descriptor)):
+                return descriptor
+    return None if stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode) else True
 
 
 class _Probe(Exception):
@@ -61,7 +77,7 @@ class _Probe(Exception):
 def check_writable(path):
     """Raise the OSError that writing path would meet (a missing folder, no permission), before
     hours of work are spent on what goes into it."""
-    if _is_special(path):
+    if _stream_of(path) is not None:
         return
     with contextlib.suppress(_Probe), atomic_output(path, "wb"):
         raise _Probe

@@ -4,6 +4,8 @@ import json
 import os
 import stat
 import struct
+import subprocess
+import sys
 import threading
 import zipfile
 
@@ -300,6 +302,26 @@ def test_atomic_output_writes_into_a_named_pipe_rather_than_replacing_it(tmp_pat
     reader.join(timeout=10)
     assert received == ["through\n"]
     assert stat.S_ISFIFO(os.stat(pipe).st_mode) and os.listdir(tmp_path) == ["pipe"]
+
+
+def test_atomic_output_to_standard_output_redirected_to_a_file_appends_to_it(tmp_path):
+    """`ldaem infer -o /dev/stdout >> log.txt`: /dev/stdout leads to log.txt, which must not be replaced."""
+    log = tmp_path / "log.txt"
+    log.write_text("kept\n")
+    script = ("import sys; from ldaem.fileio import atomic_output\n"
+              "with atomic_output('/dev/stdout', 'wb') as f: f.write(b'PK zip-like bytes\\n')")
+    with open(log, "ab") as stdout:
+        subprocess.run([sys.executable, "-c", script], stdout=stdout, check=True)
+    assert log.read_text() == "kept\nPK zip-like bytes\n"
+
+
+def test_atomic_output_through_a_loop_of_links_names_the_path(tmp_path):
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(OSError, match="cannot write there") as error:
+        with atomic_output(tmp_path / "a") as f:
+            f.write("never")
+    assert error.value.filename == str(tmp_path / "a") and (tmp_path / "a").is_symlink()
 
 
 def test_atomic_output_onto_a_folder_names_it_before_writing(tmp_path):
