@@ -33,6 +33,12 @@ KERNEL = {"cache": True, "fastmath": FAST, "error_model": "numpy"}
 # of words that are copied again at every inner iteration.
 BLOCK_VALUES = 1 << 18
 
+# The least E-step weight of smoothed topics, as maximum-likelihood topics' floor
+# (model.UNSEEN_WORD_PROBABILITY): a word no training document used keeps lambda_kw = eta, and
+# with eta below about 0.004, exp(E[log beta_kw]) < 1e-100 would underflow to 0 in every topic,
+# making s_w = 0 and the document's bound NaN.
+SMOOTHED_WEIGHT_FLOOR = 1e-100
+
 
 @intrinsic
 def _float_bits(typingctx, value):
@@ -174,7 +180,8 @@ def topic_expectations(lam, exp_elog_beta, n_chunks):
     threads' shares; the result does not depend on the number of threads). Fills exp_elog_beta (V x K) with
     exp(E[log beta_kw]) = exp(psi(lam_wk) - psi(sum_w lam_wk)) and returns (sum_wk E[log beta_kw],
     sum_wk lam_wk E[log beta_kw], sum_wk log Gamma(lam_wk) - sum_k log Gamma(sum_w lam_wk)), in two
-    parallel passes (the column sums, then the rest). Equivalent to: elog = digamma(lam) - digamma(lam.sum(0)); exp(elog), elog.sum(),
+    parallel passes (the column sums, then the rest); exp(E[log beta]) floored at
+    SMOOTHED_WEIGHT_FLOOR. Equivalent to: elog = digamma(lam) - digamma(lam.sum(0)); exp(elog), elog.sum(),
     (lam * elog).sum(), gammaln(lam).sum() - gammaln(lam.sum(0)).sum().
     """
     n_words, n_topics = lam.shape
@@ -201,7 +208,7 @@ def topic_expectations(lam, exp_elog_beta, n_chunks):
                 y, shift = _digamma_parts(x)
                 log_y = fast_log(y)
                 elog = log_y + shift - psi_total[k]
-                exp_elog_beta[w, k] = y * fast_exp(shift - psi_total[k])
+                exp_elog_beta[w, k] = max(y * fast_exp(shift - psi_total[k]), SMOOTHED_WEIGHT_FLOOR)
                 sum_elog += elog
                 sum_lam_elog += x * elog
                 sum_log_gamma += _log_gamma_from_parts(x, y, log_y)

@@ -264,9 +264,9 @@ def main(ctx, verbose, debug):
                    "(Newton-Raphson from 1/K after the burn-in). Default: maximum likelihood "
                    "(batch), 1/K (online). With --inference map or cvb0, a fixed pseudo-count (default 0.05).")
 @click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Most EM iterations.")
+              help="Batch: most EM iterations.")
 @click.option("--tol", type=FiniteRange(min=0), default=1e-4, show_default=True,
-              help="Stop when the relative ELBO change falls below this.")
+              help="Batch: stop when the relative ELBO change falls below this.")
 @click.option("--doc-max-iter", type=click.IntRange(min=1), default=100, show_default=True,
               help="Most E-step iterations per document.")
 @click.option("--doc-tol", type=FiniteRange(min=0), default=1e-3, show_default=True,
@@ -351,13 +351,16 @@ def fit(corpus, resume, quiet, **_):
     options = dict(context.params)
     state = None
     if resume:
-        given = _given(context, [name for name in options if name not in ("resume", "quiet")])
+        given = _given(context, [name for name in options if name not in ("resume", *WHERE_TO_RUN)])
         if given:
             raise click.UsageError(f"--resume continues the checkpoint's fit with its own corpus and "
                                    f"settings: give no {', '.join(given)}")
         from ldaem.checkpoint import load_checkpoint
-        state, options = load_checkpoint(resume)
-        options["quiet"] = quiet
+        state, saved = load_checkpoint(resume)
+        override = {name: options[name] for name in WHERE_TO_RUN if name == "quiet" or _given(context, [name])}
+        options = {**saved, **override}
+        if "workers" in override or "scheduler" in override:
+            options.update({"workers": override.get("workers"), "scheduler": override.get("scheduler")})
     elif corpus is None:
         raise click.UsageError("Missing argument 'CORPUS' (or give --resume CHECKPOINT).")
     else:
@@ -369,6 +372,9 @@ def fit(corpus, resume, quiet, **_):
     _fit(options, state, resume)
 
 
+# what --resume may change: where and how verbosely the fit runs, not what it computes (the same
+# threads reach the same model bit for bit; other threads or Dask, up to rounding)
+WHERE_TO_RUN = ("quiet", "threads", "workers", "scheduler")
 # fit's options that one method takes and the other would ignore
 ONLY_BATCH = ("max_iter", "tol", "checkpoint_every")
 ONLY_ONLINE = ("batch_size", "tau0", "kappa", "passes")
@@ -383,19 +389,26 @@ def _given(context, names):
 
 
 def _absolute_paths(options):
-    """Options with their file paths made absolute, so that a checkpoint resumes from anywhere."""
-    return {name: str(Path(value).resolve()) if name in ("corpus", "vocab", "output") and value else value
-            for name, value in options.items()}
+    """Options with their file paths made absolute, so that a checkpoint resumes from anywhere:
+    the corpus, vocabulary and output, and a held-out, --init or stop-words file."""
+    def absolute(name, value):
+        if isinstance(value, str) and (name in ("corpus", "vocab", "output") or (
+                name in ("heldout", "init", "stop_words") and os.path.isfile(value))):
+            return str(Path(value).resolve())
+        return value
+    return {name: absolute(name, value) for name, value in options.items()}
 
 
-def _counts_digest(X):
-    """A fingerprint of a CSR corpus's counts, kept in checkpoints so that --resume notices a
-    corpus that changed (or was reordered) since."""
+def _corpus_digest(data):
+    """A fingerprint of a loaded corpus's counts (CSR) and terms, kept in checkpoints so that
+    --resume notices a corpus that changed (or was reordered) since."""
     import numpy as np
 
     digest = hashlib.sha256()
-    for values, dtype in ((X.indptr, np.int64), (X.indices, np.int64), (X.data, np.float64)):
-        digest.update(np.ascontiguousarray(values, dtype=dtype).tobytes())
+    for values in (data.X.indptr, data.X.indices, data.X.data):
+        digest.update(str(values.dtype).encode())
+        digest.update(np.ascontiguousarray(values))         # its buffer, not a copy
+    digest.update("\n".join(map(str, data.vocab)).encode())
     return digest.hexdigest()
 
 
@@ -443,8 +456,7 @@ def _fit(options, state, resumed_from):
         raise click.UsageError("--restarts works with --method batch and --init auto, random or seeded")
     outputs = (o["output"], elbo_log_path(o["output"]), _checkpoint_path(o["output"]))
     heldout_file = o["heldout"] if o["heldout"] and os.path.exists(o["heldout"]) else None
-    init_file = None if o["init"] in INIT_NAMES else o["init"]
-    _check_outputs(outputs, (o["corpus"], o["vocab"], heldout_file, init_file))
+    _check_outputs(outputs, (o["corpus"], o["vocab"], heldout_file))   # an --init model is read first
     for path in outputs:
         check_writable(path)
     started = time.perf_counter()
@@ -463,10 +475,11 @@ def _fit(options, state, resumed_from):
     if o["seed"] is None:
         o["seed"] = secrets.randbelow(2**31)
     data, heldout = _held_out(data, o)
-    if not o["stream"]:
-        digest = _counts_digest(data.X)
+    resumable = not (online or restarts > 1 or inference == "cvb0")
+    if resumable:
+        digest = _corpus_digest(data)
         if state is not None and o.get("corpus_digest", digest) != digest:
-            raise CorpusError(f"{o['corpus']}: its documents are not those the checkpoint "
+            raise CorpusError(f"{o['corpus']}: its documents or terms are not those the checkpoint "
                               f"{resumed_from} was made from: the corpus changed since")
         o["corpus_digest"] = digest
     heldout_log = None if heldout is None else (o["eval_every"], lambda: lda.score(heldout) / heldout.sum())
@@ -489,7 +502,6 @@ def _fit(options, state, resumed_from):
         logger.replay(state.iterations)
         say(f"resuming from {resumed_from} after iteration {len(state.iterations)}")
     with _stop_on_signals() as received, _dask_scheduler(o["scheduler"], o["workers"], say) as scheduler:
-        resumable = not (online or restarts > 1 or inference == "cvb0")
         keeper = _CheckpointKeeper(lda, checkpoint, _absolute_paths(o), o["checkpoint_every"] if resumable else None)
         lda.set_params(scheduler=scheduler, callback=lambda r: logger(r) or keeper(r, received))
         try:
@@ -606,10 +618,16 @@ def _write_model(lda, data, options, logger):
 @contextlib.contextmanager
 def _stop_on_signals():
     """Within the block, SIGINT and SIGTERM are recorded (in the yielded list), not fatal: the
-    fit stops after the iteration (online: the minibatch update) under way."""
-    received = []
-    handlers = {number: signal.signal(number, lambda n, frame: received.append(n))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    fit stops after the iteration (online: the minibatch update) under way. A second one of a
+    kind stops it at once."""
+    received, handlers = [], {}
+
+    def stop(number, frame):
+        received.append(number)
+        signal.signal(number, handlers[number])       # a second one acts as it would without ldaem
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        handlers[number] = signal.signal(number, stop)
     try:
         yield received
     finally:

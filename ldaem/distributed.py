@@ -15,6 +15,8 @@ Dask is imported only by DaskEStep, so that the in-process path needs no dask.
 import contextlib
 import logging
 import operator
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -146,13 +148,23 @@ def partition_bounds(n_docs, n_partitions):
 
 def local_cluster(n_workers):
     """A LocalCluster of n_workers single-threaded worker processes on loopback, without the
-    Active Memory Manager, which would drop the copies of gamma that DaskEStep keeps."""
+    Active Memory Manager, which would drop the copies of gamma that DaskEStep keeps.
+
+    The workers start with SIGINT ignored (a disposition they inherit): Ctrl-C in a terminal
+    signals the whole process group, and the fit that owns them stops after the iteration under
+    way, which needs its workers alive."""
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address=None)
+    main = threading.current_thread() is threading.main_thread()    # where signals can be set
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    try:
+        with dask.config.set({"distributed.scheduler.active-memory-manager.start": False}):
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                host="127.0.0.1", dashboard_address=None)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, before)
 
 
 def tree_sum(client, futures):

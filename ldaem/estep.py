@@ -27,9 +27,12 @@ def initial_gamma(X, alpha):
 
 def as_csr_counts(X):
     """X as CSR with float64 counts and int32 or int64 indices and indptr (both the same), the
-    layout the kernels read. A CSR matrix in that layout keeps its arrays: the corpus loaders'
-    int32 indices are not copied to int64."""
+    layout the kernels read, without stored zeros. A CSR matrix in that layout keeps its arrays:
+    the corpus loaders' int32 indices are not copied to int64."""
     X = sp.csr_matrix(X)
+    if not X.data.all():          # stored zeros: 0 log(0 / 0) would make the bound NaN
+        X = X.copy()
+        X.eliminate_zeros()
     small = X.indices.dtype == np.int32 and X.indptr.dtype == np.int32
     index_type = np.int32 if small else np.int64
     return sp.csr_matrix(

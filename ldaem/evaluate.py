@@ -180,7 +180,8 @@ def npmi_coherence(top, X, epsilon=NPMI_EPSILON):
     Baldwin (EACL 2014) and Röder, Both & Hinneburg (WSDM 2015):
     log((P(w_i, w_j) + eps) / (P(w_i) P(w_j))) / -log(P(w_i, w_j) + eps), where P is the share of
     documents of X containing the word(s). A pair with a word in no document scores -1, the
-    value NPMI takes for words that never co-occur.
+    value NPMI takes for words that never co-occur; a pair in every document 1, its limit for
+    words that always do (the formula's 0/0 there gives -1 with epsilon).
     """
     n_docs = X.shape[0]
     if n_docs == 0:
@@ -192,7 +193,8 @@ def npmi_coherence(top, X, epsilon=NPMI_EPSILON):
     seen = (marginal[:, first] > 0) & (marginal[:, second] > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         npmi = (joint - np.log(marginal[:, first]) - np.log(marginal[:, second])) / -joint
-    return np.where(seen, npmi, -1.0).mean(axis=1)
+    always = probability[:, first, second] >= 1.0
+    return np.where(always, 1.0, np.where(seen, npmi, -1.0)).mean(axis=1)
 
 
 def exclusivity(topic_word, top):

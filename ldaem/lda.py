@@ -23,7 +23,8 @@ from ldaem.errors import NumericalError
 from ldaem.estep import as_csr_counts, e_step, topic_expectations, topic_weights
 from ldaem.model import TopicModel
 from ldaem.online_em import OnlineEM
-from ldaem.records import OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS, IterationRecord
+from ldaem.records import (OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS, IterationRecord,
+                           relative_change)
 from ldaem.resources import check_fit_memory
 
 log = logging.getLogger(__name__)
@@ -490,7 +491,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         previous = self.iterations_[-1].elbo if self.iterations_ else None
         record = IterationRecord(
             iteration=iteration, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
-            relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
+            relative_change=relative_change(elbo, previous),
             alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
             mean_doc_iter=totals.doc_iter / n_docs if n_docs else 0.0)
         self.iterations_.append(record)
@@ -602,14 +603,20 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         return float(np.exp(-self.score(X) / max(n_tokens, 1.0)))
 
     def to_model(self, vocab, settings=None):
-        """The fitted model as a TopicModel, ready for ldaem.model.save_model."""
+        """The fitted model as a TopicModel, ready for ldaem.model.save_model; vocab: a term per
+        column of X. Parameters that JSON cannot hold as they are become numbers and lists (numpy
+        scalars, arrays), or None (a random generator object as random_state)."""
         check_is_fitted(self, "components_")
+        if len(vocab) != self.components_.shape[1]:
+            raise ValueError(f"a vocabulary of {len(vocab)} terms for topics over {self.components_.shape[1]}")
         return TopicModel(
             topic_word=self.components_, alpha=self.doc_topic_prior_.copy(),
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),
             elbo_trace=self.elbo_trace_.copy(), topic_tokens=self.topic_tokens_.copy(),
-            settings={**self.get_params(), "callback": None, "scheduler": None,
-                      "init": self.init_, **(settings or {})})
+            settings={**{name: _storable(value) for name, value in self.get_params().items()},
+                      "callback": None, "scheduler": None, "init": self.init_,
+                      **({"n_batch_iter": self.n_batch_iter_} if hasattr(self, "n_batch_iter_") else {}),
+                      **(settings or {})})
 
     @classmethod
     def from_model(cls, model, **params):
@@ -627,6 +634,19 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         lda.bound_ = float(model.elbo_trace[-1]) if model.elbo_trace.size else np.nan
         lda.topic_tokens_ = model.topic_tokens.copy()
         lda.init_ = model.settings.get("init", "array")
+        if "n_batch_iter" in model.settings:      # online: partial_fit continues its rho_t schedule
+            lda.n_batch_iter_ = int(model.settings["n_batch_iter"])
         lda.n_features_in_ = model.topic_word.shape[1]
         lda._set_public_topics()
         return lda
+
+
+def _storable(value):
+    """A parameter as a model file's JSON settings hold it (LDA.to_model)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.random.RandomState, np.random.Generator)):
+        return None
+    return value

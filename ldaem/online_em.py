@@ -11,7 +11,7 @@ from ldaem import online
 from ldaem.distributed import minibatch_e_step
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.errors import NumericalError
-from ldaem.records import MinibatchRecord
+from ldaem.records import MinibatchRecord, relative_change
 
 
 class OnlineEM:
@@ -125,7 +125,7 @@ class OnlineEM:
         previous = self.iterations_[-1].elbo if self.iterations_ else None
         record = MinibatchRecord(
             iteration=t, elbo=elbo, elbo_per_token=elbo / max(n_tokens, 1.0),
-            relative_change=np.nan if previous is None else (elbo - previous) / abs(previous),
+            relative_change=relative_change(elbo, previous),
             alpha=float(self.doc_topic_prior_.mean()), seconds=time.perf_counter() - start,
             mean_doc_iter=totals.doc_iter / max(totals.n_docs, 1), epoch=epoch, rho=rho,
             batch_docs=batch.shape[0])

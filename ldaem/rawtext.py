@@ -96,7 +96,8 @@ def folder_documents(root, encoding, errors, separator=None):
                 text = f.read()
             yield name, decode(text, path, encoding, errors)
         else:
-            yield from _separated(decoded_lines(path, encoding, errors), separator, prefix=f"{name}:")
+            with unreadable_is_corpus_error(path):
+                yield from _separated(decoded_lines(path, encoding, errors), separator, prefix=f"{name}:")
 
 
 def jsonl_documents(path, encoding, errors, text_field="text", id_field=None):

@@ -1,5 +1,6 @@
 """What a fit logs: a record per EM iteration (batch) or per minibatch update (online)."""
 
+import math
 from dataclasses import dataclass
 
 # What the records' elbo is under each of LDA's inferences (its inference parameter): the ELBO of
@@ -13,6 +14,14 @@ POINT_ESTIMATE_INFERENCES = ("map", "cvb0")
 
 # The precisions of the E-step's inner iterations (LDA dtype, ldaem fit --dtype).
 PRECISIONS = ("float64", "float32")
+
+
+def relative_change(objective, previous):
+    """(objective - previous) / |previous|: nan without a previous value, 0 if both are 0."""
+    if previous is None:
+        return float("nan")
+    change = objective - previous
+    return change / abs(previous) if previous else (0.0 if change == 0 else math.copysign(math.inf, change))
 
 
 @dataclass(frozen=True)

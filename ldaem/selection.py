@@ -40,11 +40,14 @@ def compare_topic_counts(X, topic_counts, heldout_fraction=0.1, seed=0, top_n=10
     from ldaem.lda import LDA
 
     make_lda = make_lda or (lambda k: LDA(k, random_state=seed))
+    if X.shape[0] < 2:
+        raise TooFewDocuments(f"comparing numbers of topics needs at least 2 documents, not {X.shape[0]}")
     train, heldout = split_documents(X, heldout_fraction, seed)
-    if heldout.sum() == 0:
-        raise TooFewDocuments(f"the {heldout.shape[0]} held-out of its {X.shape[0]} documents have no "
-                              f"tokens of words that the others use: too few documents to compare "
-                              f"numbers of topics (or hold out a larger share)")
+    if not (np.asarray(heldout.sum(axis=1)).ravel() >= 2).any():
+        raise TooFewDocuments(f"none of the {heldout.shape[0]} held-out of its {X.shape[0]} documents has "
+                              f"two tokens of words that the others use, which document completion "
+                              f"needs: too few documents to compare numbers of topics (or hold out a "
+                              f"larger share)")
     rows = []
     for k in topic_counts:
         lda = make_lda(k).fit(train)

@@ -675,9 +675,13 @@ def test_select_on_too_few_documents_is_a_one_line_error(tmp_path):
     (tmp_path / "two.txt").write_text("apples bananas apples\ncherries dates\n")
     result = ldaem("select", tmp_path / "two.txt", "-k", 2, "-q")
     assert result.exit_code == 1
-    assert result.stderr == (f"Error: {tmp_path / 'two.txt'}: the 1 held-out of its 2 documents have no "
-                             "tokens of words that the others use: too few documents to compare numbers "
-                             "of topics (or hold out a larger share)\n")
+    assert result.stderr == (f"Error: {tmp_path / 'two.txt'}: none of the 1 held-out of its 2 documents has "
+                             "two tokens of words that the others use, which document completion needs: "
+                             "too few documents to compare numbers of topics (or hold out a larger share)\n")
+    (tmp_path / "one.txt").write_text("apples bananas apples\n")
+    result = ldaem("select", tmp_path / "one.txt", "-k", 2, "-q")
+    assert result.stderr == (f"Error: {tmp_path / 'one.txt'}: comparing numbers of topics needs at least 2 "
+                             "documents, not 1\n")
 
 
 def test_a_scheduler_address_that_cannot_be_reached_is_a_one_line_error(tmp_path):

@@ -150,6 +150,8 @@ def test_a_planted_topic_is_more_coherent_than_random_words():
     assert umass[0] > umass[1] + 5
     assert npmi[0] == pytest.approx(1.0)        # the planted words are in exactly the same documents
     assert npmi[1] < 0.2
+    everywhere = X[::2]                          # the planted words in every document: still 1, not -1
+    assert npmi_coherence(top, everywhere)[0] == 1.0
 
 
 def test_exclusivity_and_closest_topics_against_loops():

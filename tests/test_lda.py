@@ -235,3 +235,45 @@ def test_the_estimator_passes_scikit_learns_checks():
     expected = {name: "partial_fit needs total_samples"
                 for name in ("check_fit_score_takes_y", "check_n_features_in_after_fitting")}
     check_estimator(LDA(n_components=3, max_iter=2), expected_failed_checks=expected)
+
+
+def test_stored_zeros_are_no_counts(reuters):
+    """scipy keeps zeros written into a sparse matrix's data: they must not enter the bound as 0 log(0/0)."""
+    X = reuters.X[:100].astype(np.float64)
+    pruned = X.copy()
+    pruned.data[pruned.data < 2] = 0                       # pruned in place: the zeros stay stored
+    clean = pruned.copy()
+    clean.eliminate_zeros()
+    assert pruned.nnz > clean.nnz
+    fitted = LDA(3, max_iter=3, random_state=0).fit(pruned)
+    np.testing.assert_array_equal(fitted.components_, LDA(3, max_iter=3, random_state=0).fit(clean).components_)
+    np.testing.assert_array_equal(fitted.infer(pruned)[1], fitted.infer(clean)[1])
+    assert np.isfinite(fitted.score(pruned))
+
+
+def test_a_tiny_eta_leaves_unseen_words_a_finite_weight(reuters):
+    """exp(E[log beta]) of a word no training document used is exp(psi(eta) - ...), below 1e-300 at
+    eta = 0.001: floored as maximum-likelihood topics are, new documents keep finite proportions."""
+    lda = LDA(5, topic_word_prior=0.001, max_iter=3, random_state=0).fit(reuters.X[:300])
+    unseen = np.asarray(reuters.X[:300].sum(axis=0)).ravel() == 0
+    assert np.asarray(reuters.X[300:][:, unseen].sum(axis=1)).ravel().astype(bool).sum() > 50
+    theta = lda.transform(reuters.X[300:])
+    assert np.all(np.isfinite(theta)) and np.allclose(theta.sum(axis=1), 1)
+    assert np.isfinite(lda.score(reuters.X[300:]))
+
+
+@pytest.mark.parametrize("inference", ["variational", "map", "cvb0"])
+def test_an_objective_of_zero_is_a_converged_fit_not_a_division_by_zero(inference):
+    """One topic over one term: every document's likelihood is 1, the MAP objective exactly 0."""
+    lda = LDA(1, inference=inference, max_iter=5, random_state=0).fit(np.ones((3, 1)))
+    assert lda.n_iter_ >= 2 and np.isfinite(lda.bound_)
+
+
+def test_to_model_stores_numpy_parameters_and_checks_the_vocabulary(reuters, tmp_path):
+    from ldaem.model import load_model, save_model
+    lda = LDA(np.int64(3), max_iter=np.int64(2), random_state=np.random.RandomState(0)).fit(reuters.X)
+    save_model(tmp_path / "m.npz", lda.to_model(reuters.vocab))
+    settings = load_model(tmp_path / "m.npz").settings
+    assert settings["n_components"] == 3 and settings["max_iter"] == 2 and settings["random_state"] is None
+    with pytest.raises(ValueError, match=f"a vocabulary of 2 terms for topics over {reuters.X.shape[1]}"):
+        lda.to_model(["a", "b"])

@@ -225,3 +225,16 @@ def test_partial_fit_needs_the_corpus_size_and_smoothed_topics(reuters):
     unsmoothed = LDA(4, random_state=0, max_iter=2, total_samples=395).fit(reuters.X)
     with pytest.raises(ValueError, match="only a model with smoothed topics"):
         unsmoothed.partial_fit(reuters.X)
+
+
+def test_a_saved_online_model_continues_its_schedule(reuters, tmp_path):
+    from ldaem.model import load_model, save_model
+    X = reuters.X
+    fitted = online_lda(max_iter=1, total_samples=X.shape[0]).fit(X)
+    save_model(tmp_path / "m.npz", fitted.to_model(reuters.vocab))
+    reloaded = LDA.from_model(load_model(tmp_path / "m.npz"))
+    assert reloaded.n_batch_iter_ == fitted.n_batch_iter_ == 8
+    fitted.partial_fit(X[:50])
+    reloaded.partial_fit(X[:50])
+    assert reloaded.n_batch_iter_ == 9 and reloaded.iterations_[-1].rho == fitted.iterations_[-1].rho
+    np.testing.assert_allclose(reloaded.components_, fitted.components_, rtol=1e-12)
