@@ -153,6 +153,14 @@ def _corpus_options(command=None, *, format_flag="--format"):
     return with_reading
 
 
+def _a_file_name(ctx, param, value):
+    """An output that cannot be standard output (a model with its log beside it, a report, a
+    converted corpus with its vocabulary): '-' is refused rather than taken as a file's name."""
+    if value == "-":
+        raise click.BadParameter("'-' (standard output): this command writes files, give a name")
+    return value
+
+
 class FiniteRange(click.FloatRange):
     """click.FloatRange that refuses nan (which passes every bound) and infinities."""
 
@@ -250,6 +258,7 @@ def main(ctx, verbose, debug):
 @click.option("-k", "--topics", "n_topics", type=click.IntRange(min=1), default=10, show_default=True,
               help="Number of topics.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
+              callback=_a_file_name,
               help="Model file to write; the ELBO log goes beside it (NAME.elbo.tsv).")
 @click.option("--alpha",
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
@@ -1085,6 +1094,7 @@ def export(model, corpus, corpus_format, vocab, encoding, reading, target, outpu
 @click.option("-n", "--top-n", type=click.IntRange(min=2), default=10, show_default=True,
               help="Top words shown per topic, and that coherence is computed over.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              callback=_a_file_name,
               help="HTML file to write.")
 @_user_errors
 def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top_n, output):
@@ -1124,7 +1134,7 @@ def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top
 
 @main.command()
 @click.argument("source", type=click.Path())
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False), callback=_a_file_name)
 @click.option("--to", "to_format", type=click.Choice(["ldac", "uci", "mm", "npz"]),
               help="Output format (default: by OUTPUT's name: .ldac/.dat, docword.NAME.txt, .mtx/.mm, .npz).")
 @_corpus_options

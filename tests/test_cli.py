@@ -689,3 +689,12 @@ def test_a_scheduler_address_that_cannot_be_reached_is_a_one_line_error(tmp_path
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot reach the Dask scheduler at notaurl: ")
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("command", [["fit", REUTERS, "-o", "-"], ["convert", REUTERS, "-"],
+                                     ["report", "m.npz", "-o", "-"]], ids=["fit", "convert", "report"])
+def test_standard_output_is_refused_where_a_command_writes_files(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    result = ldaem(*command)
+    assert result.exit_code == 2 and "'-' (standard output): this command writes files, give a name" in result.stderr
+    assert list(tmp_path.iterdir()) == []
