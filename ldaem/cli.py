@@ -154,10 +154,14 @@ def _corpus_options(command=None, *, format_flag="--format"):
 
 
 def _a_file_name(ctx, param, value):
-    """An output that cannot be standard output (a model with its log beside it, a report, a
-    converted corpus with its vocabulary): '-' is refused rather than taken as a file's name."""
+    """An output that must be a file (a model with its log beside it, a report, a converted corpus
+    with its vocabulary): '-' is refused rather than taken as a file's name, and a device or pipe
+    (/dev/null), beside which the other files would go, is refused too."""
     if value == "-":
         raise click.BadParameter("'-' (standard output): this command writes files, give a name")
+    if os.path.exists(value) and not (os.path.isfile(value) or os.path.isdir(value)):
+        raise click.BadParameter(f"{value} is a device or pipe: this command writes files beside its "
+                                 f"output, give a file name")
     return value
 
 
@@ -373,12 +377,26 @@ def fit(corpus, resume, quiet, **_):
     elif corpus is None:
         raise click.UsageError("Missing argument 'CORPUS' (or give --resume CHECKPOINT).")
     else:
-        online = options["method"] == "online"
-        given = _given(context, ONLY_BATCH if online else ONLY_ONLINE)
-        if given:
-            raise click.UsageError(f"{', '.join(given)}: for --method {'batch' if online else 'online'} "
-                                   f"only" + (" (online EM runs --passes passes)" if online else ""))
+        _refuse_ignored_options(context, options)
     _fit(options, state, resume)
+
+
+def _refuse_ignored_options(context, options):
+    """A UsageError for options given that this fit would ignore."""
+    online = options["method"] == "online"
+    ignored = (
+        (_given(context, ONLY_BATCH if online else ONLY_ONLINE),
+         f"for --method {'batch' if online else 'online'} only"
+         + (" (online EM runs --passes passes)" if online else "")),
+        (_given(context, ["checkpoint_every"]) if options["restarts"] > 1 or options["inference"] == "cvb0" else [],
+         "restarts and CVB0 fits are not checkpointed"),
+        (_given(context, ["eval_every"]) if options["heldout"] is None else [], "for --heldout only"),
+        (_given(context, ["alpha_init", "alpha_burn_in"]) if _parse_alpha(options["alpha"])[0] == "fixed" else [],
+         "a fixed --alpha is not estimated"),
+    )
+    for given, why in ignored:
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: {why}")
 
 
 # what --resume may change: where and how verbosely the fit runs, not what it computes (the same
@@ -899,30 +917,38 @@ def infer(documents, model, corpus_format, vocab, encoding, reading, output, thr
 
 
 def _documents_for_model(model_path, documents, corpus_format, vocab, encoding, reading):
-    """(model, corpus counted against its vocabulary, tokens dropped as unseen in training).
+    """(model, corpus counted against its vocabulary, tokens dropped as unseen in training): those
+    of terms the training documents never used are dropped (_seen_only)."""
+    fitted, data = _model_and_documents(model_path, documents, corpus_format, vocab, encoding, reading)
+    return (fitted, *_seen_only(fitted, data))
 
-    Raw text is tokenised with the model's stored settings. Tokens of terms the training documents
-    never used are dropped too: maximum-likelihood topics give them probability ~0, which would
-    swamp any held-out figure (lda-c's held-out figures likewise keep only words seen in training).
-    """
-    import dataclasses
 
+def _model_and_documents(model_path, documents, corpus_format, vocab, encoding, reading):
+    """(model, corpus counted against its vocabulary), raw text tokenised with the model's settings."""
     from ldaem.corpus import TextSettings, load_corpus
     from ldaem.model import load_model
 
     fitted = load_model(model_path)
     text_settings = TextSettings(**(fitted.settings.get("text_settings") or {}))
-    data = load_corpus(documents, corpus_format, vocab, text_settings, fixed_vocab=fitted.vocab,
-                       encoding=encoding, **reading)
+    return fitted, load_corpus(documents, corpus_format, vocab, text_settings, fixed_vocab=fitted.vocab,
+                               encoding=encoding, **reading)
+
+
+def _seen_only(fitted, data):
+    """(data without the tokens of terms the model's training documents never used, how many
+    tokens that drops): maximum-likelihood topics give them probability ~0, which would swamp any
+    held-out figure (lda-c's held-out figures likewise keep only words seen in training)."""
+    import dataclasses
+
     trained = fitted.trained_words()
     if trained.all():
-        return fitted, data, 0
+        return data, 0
     kept = trained[data.X.indices]
     unseen = int(data.X.data[~kept].sum())
     X = data.X.copy()
     X.data[~kept] = 0
     X.eliminate_zeros()
-    return fitted, dataclasses.replace(data, X=X), unseen
+    return dataclasses.replace(data, X=X), unseen
 
 
 def _estimator(fitted, threads):
@@ -1068,10 +1094,10 @@ def export(model, corpus, corpus_format, vocab, encoding, reading, target, outpu
         ldaem export model.npz corpus.txt --to pyldavis -o vis.json
     """
     _check_outputs((output,), (model, corpus, vocab))
-    fitted, data, _ = _documents_for_model(model, corpus, corpus_format, vocab, encoding, reading)
-    doc_topic = _estimator(fitted, threads).transform(data.X)
-    exported = {
-        "topic_term_dists": fitted.topic_word_distribution().tolist(),
+    fitted, data = _model_and_documents(model, corpus, corpus_format, vocab, encoding, reading)
+    doc_topic = _estimator(fitted, threads).transform(_seen_only(fitted, data)[0].X)
+    exported = {      # lengths and frequencies of every token, also of terms unseen in training:
+        "topic_term_dists": fitted.topic_word_distribution().tolist(),    # pyLDAvis divides by them
         "doc_topic_dists": doc_topic.tolist(),
         "doc_lengths": [int(n) for n in data.X.sum(axis=1).A1],
         "vocab": [str(w) for w in fitted.vocab],

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -588,6 +589,23 @@ def test_export_gives_pyldavis_its_arguments(fitted, tmp_path):
     assert data["vocab"] == corpus.vocab.tolist()
 
 
+def test_export_counts_the_tokens_of_terms_unseen_in_training(tmp_path):
+    """pyLDAvis divides by term_frequency: a term only the exported documents use keeps its count,
+    while the proportions are inferred, as infer's, without it."""
+    (tmp_path / "train.ldac").write_text("".join(Path(REUTERS).read_text().splitlines(keepends=True)[:300]))
+    assert ldaem("fit", tmp_path / "train.ldac", "--vocab", REUTERS_VOCAB, "-k", 3, "--max-iter", 3, "-q",
+                 "-o", tmp_path / "m.npz").exit_code == 0
+    exported = ldaem("export", tmp_path / "m.npz", REUTERS, "--vocab", REUTERS_VOCAB, "-o", tmp_path / "vis.json")
+    assert exported.exit_code == 0, exported.stderr
+    data = json.loads((tmp_path / "vis.json").read_text())
+    corpus = load_corpus(REUTERS, vocab=REUTERS_VOCAB)
+    assert data["term_frequency"] == corpus.X.sum(axis=0).A1.astype(int).tolist()
+    assert data["doc_lengths"] == corpus.X.sum(axis=1).A1.astype(int).tolist()
+    inferred = ldaem("infer", REUTERS, "--vocab", REUTERS_VOCAB, "-m", tmp_path / "m.npz", "-q")
+    theta = np.array([[float(v) for v in row[1:]] for row in read_tsv(inferred.stdout)[1:]])
+    np.testing.assert_allclose(np.array(data["doc_topic_dists"]), theta, rtol=1e-5)     # TSV: 6 digits
+
+
 def test_fit_logs_the_bound_of_held_out_documents(tmp_path):
     result = fit_reuters(tmp_path / "m.npz", "--heldout", 0.2, "--eval-every", 2, "--seed", 4, "--tol", 0)
     assert result.exit_code == 0, result.stderr
@@ -650,6 +668,10 @@ def test_an_elbo_log_that_cannot_be_written_fails_before_the_fit(tmp_path):
     (("--method", "online", "--max-iter", 3, "--tol", 0.1),
      "--max-iter, --tol: for --method batch only (online EM runs --passes passes)"),
     (("--passes", 2, "--batch-size", 10), "--batch-size, --passes: for --method online only"),
+    (("--inference", "cvb0", "--checkpoint-every", 2), "--checkpoint-every: restarts and CVB0 fits are not checkpointed"),
+    (("--restarts", 2, "--checkpoint-every", 2), "--checkpoint-every: restarts and CVB0 fits are not checkpointed"),
+    (("--eval-every", 2,), "--eval-every: for --heldout only"),
+    (("--alpha", 0.3, "--alpha-init", 2, "--alpha-burn-in", 1), "--alpha-init, --alpha-burn-in: a fixed --alpha is not estimated"),
 ])
 def test_options_the_method_would_ignore_are_refused(tmp_path, options, message):
     result = ldaem("fit", REUTERS, "--vocab", REUTERS_VOCAB, "-o", tmp_path / "m.npz", *options)
@@ -691,10 +713,14 @@ def test_a_scheduler_address_that_cannot_be_reached_is_a_one_line_error(tmp_path
     assert len(result.stderr.splitlines()) == 1 and not (tmp_path / "m.npz").exists()
 
 
-@pytest.mark.parametrize("command", [["fit", REUTERS, "-o", "-"], ["convert", REUTERS, "-"],
-                                     ["report", "m.npz", "-o", "-"]], ids=["fit", "convert", "report"])
-def test_standard_output_is_refused_where_a_command_writes_files(tmp_path, monkeypatch, command):
+@pytest.mark.parametrize("command", [["fit", REUTERS, "-o"], ["convert", REUTERS], ["report", "m.npz", "-o"]],
+                         ids=["fit", "convert", "report"])
+def test_standard_output_or_a_pipe_is_refused_where_a_command_writes_files(tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
-    result = ldaem(*command)
+    result = ldaem(*command, "-")
     assert result.exit_code == 2 and "'-' (standard output): this command writes files, give a name" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    os.mkfifo(tmp_path / "pipe")          # as /dev/null: its ELBO log or vocabulary would go beside it
+    result = ldaem(*command, tmp_path / "pipe")
+    assert result.exit_code == 2 and "pipe is a device or pipe: this command writes files beside its output" \
+        in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
