@@ -808,9 +808,13 @@ class _IterationLogger:
             self.say(f"held-out {self.heldout_scores[last]:.4f}/token after iteration {last}")
 
     def _time_left(self):
-        """Iterations to convergence, extrapolating the geometric decay of the relative change."""
+        """Iterations to convergence, extrapolating the geometric decay of the relative change, at
+        the pace of the last iterations but the first (which may include compiling the kernels)."""
         done = len(self.records)
-        seconds = sum(r.seconds for r in self.records[-5:]) / min(done, 5)
+        if done < 2:
+            return ""
+        recent = self.records[1:][-5:]
+        seconds = sum(r.seconds for r in recent) / len(recent)
         remaining = self.max_iter - done
         if done >= 3:
             last, before = self.records[-1].relative_change, self.records[-2].relative_change
@@ -1174,7 +1178,8 @@ def convert(source, output, to_format, corpus_format, vocab, encoding, reading, 
     bag-of-words (gensim's UciCorpus), vocabulary in vocab.NAME.txt beside docword.NAME.txt;
     mm Matrix Market, documents as rows (gensim's MmCorpus, scipy.io.mmread), vocabulary in
     OUTPUT.vocab; npz scipy.sparse.save_npz's layout with the vocabulary and the document names
-    inside. A name ending in .gz is written through gzip. Raw text is counted as `fit` counts it.
+    inside. A name ending in .gz is written through gzip, and so is an ldac or mm vocabulary
+    beside it (NAME.vocab.gz for NAME.gz). Raw text is counted as `fit` counts it.
 
     \b
     Example:
