@@ -21,7 +21,7 @@ import click
 
 from ldaem.errors import CorpusError, LdaemError
 from ldaem.records import OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS
-from ldaem.fileio import atomic_output, check_writable
+from ldaem.fileio import atomic_output, check_writable, stream_of
 
 
 def _user_errors(command):
@@ -154,12 +154,20 @@ def _corpus_options(command=None, *, format_flag="--format"):
 
 
 def _a_file_name(ctx, param, value):
-    """An output that must be a file (a model with its log beside it, a report, a converted corpus
-    with its vocabulary): '-' is refused rather than taken as a file's name, and a device or pipe
-    (/dev/null), beside which the other files would go, is refused too."""
+    """An output that must be a file: '-' is refused rather than taken as a file's name."""
     if value == "-":
-        raise click.BadParameter("'-' (standard output): this command writes files, give a name")
-    if os.path.exists(value) and not (os.path.isfile(value) or os.path.isdir(value)):
+        raise click.BadParameter("'-' (standard output): this command writes a file, give a name")
+    return value
+
+
+def _files_beside(ctx, param, value):
+    """An output beside which the command writes other files (a model's ELBO log and checkpoint,
+    a corpus's vocabulary): a file name, not '-', a device or a pipe (/dev/null, /dev/stdout)."""
+    try:
+        stream = stream_of(_a_file_name(ctx, param, value))
+    except OSError as e:
+        raise click.BadParameter(f"{value}: {e.strerror}") from None
+    if stream is not None:
         raise click.BadParameter(f"{value} is a device or pipe: this command writes files beside its "
                                  f"output, give a file name")
     return value
@@ -262,7 +270,7 @@ def main(ctx, verbose, debug):
 @click.option("-k", "--topics", "n_topics", type=click.IntRange(min=1), default=10, show_default=True,
               help="Number of topics.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="model.npz", show_default=True,
-              callback=_a_file_name,
+              callback=_files_beside,
               help="Model file to write; the ELBO log goes beside it (NAME.elbo.tsv).")
 @click.option("--alpha",
               help="Dirichlet prior on topic proportions: 'estimate' (one shared alpha, "
@@ -391,10 +399,11 @@ def _refuse_ignored_options(context, options):
         (_given(context, ["checkpoint_every"]) if options["restarts"] > 1 or options["inference"] == "cvb0" else [],
          "restarts and CVB0 fits are not checkpointed"),
         (_given(context, ["eval_every"]) if options["heldout"] is None else [], "for --heldout only"),
-        (_given(context, ["alpha_init", "alpha_burn_in"]) if _parse_alpha(options["alpha"])[0] == "fixed" else [],
-         "a fixed --alpha is not estimated"),
+        (_given(context, ["alpha_init"] + ([] if options["eta"] == "estimate" else ["alpha_burn_in"]))
+         if _parse_alpha(options["alpha"])[0] == "fixed" else [],
+         "a fixed --alpha is not estimated" + ("" if options["eta"] == "estimate" else " (nor --eta)")),
     )
-    for given, why in ignored:
+    for given, why in ignored:        # the first that applies
         if given:
             raise click.UsageError(f"{', '.join(given)}: {why}")
 
@@ -419,22 +428,33 @@ def _absolute_paths(options):
     """Options with their file paths made absolute, so that a checkpoint resumes from anywhere:
     the corpus, vocabulary and output, and a held-out, --init or stop-words file."""
     def absolute(name, value):
-        if isinstance(value, str) and (name in ("corpus", "vocab", "output") or (
-                name in ("heldout", "init", "stop_words") and os.path.isfile(value))):
-            return str(Path(value).resolve())
-        return value
+        if not isinstance(value, str) or name not in ("corpus", "vocab", "output", "heldout", "init", "stop_words"):
+            return value
+        if (name == "heldout" and _is_number(value) or name == "init" and value in ("auto", "random", "seeded")
+                or name == "stop_words" and value in ("english", "none")):
+            return value       # a share or a name, not a file
+        return str(Path(value).resolve())
     return {name: absolute(name, value) for name, value in options.items()}
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _corpus_digest(data):
     """A fingerprint of a loaded corpus's counts (CSR) and terms, kept in checkpoints so that
-    --resume notices a corpus that changed (or was reordered) since."""
+    --resume notices a corpus that changed (or was reordered) since; the same whatever the
+    arrays' integer types, converted a million values at a time."""
     import numpy as np
 
     digest = hashlib.sha256()
-    for values in (data.X.indptr, data.X.indices, data.X.data):
-        digest.update(str(values.dtype).encode())
-        digest.update(np.ascontiguousarray(values))         # its buffer, not a copy
+    for values, dtype in ((data.X.indptr, np.int64), (data.X.indices, np.int64), (data.X.data, np.float64)):
+        for start in range(0, values.size, 1 << 20):
+            digest.update(np.ascontiguousarray(values[start:start + (1 << 20)], dtype=dtype))
     digest.update("\n".join(map(str, data.vocab)).encode())
     return digest.hexdigest()
 
@@ -505,10 +525,10 @@ def _fit(options, state, resumed_from):
     resumable = not (online or restarts > 1 or inference == "cvb0")
     if resumable:
         digest = _corpus_digest(data)
-        if state is not None and o.get("corpus_digest", digest) != digest:
+        if state is not None and o.get("corpus_sha256", digest) != digest:
             raise CorpusError(f"{o['corpus']}: its documents or terms are not those the checkpoint "
                               f"{resumed_from} was made from: the corpus changed since")
-        o["corpus_digest"] = digest
+        o["corpus_sha256"] = digest
     heldout_log = None if heldout is None else (o["eval_every"], lambda: lda.score(heldout) / heldout.sum())
     if online:
         logger = _IterationLogger(say, o["passes"] * math.ceil(_n_documents(data) / o["batch_size"]), 0.0,
@@ -646,7 +666,8 @@ def _write_model(lda, data, options, logger):
 def _stop_on_signals():
     """Within the block, SIGINT and SIGTERM are recorded (in the yielded list), not fatal: the
     fit stops after the iteration (online: the minibatch update) under way. A second one of a
-    kind stops it at once."""
+    kind acts as usual once the fit is back in Python (between kernels: a kernel under way runs
+    to its end)."""
     received, handlers = [], {}
 
     def stop(number, frame):
@@ -818,7 +839,7 @@ class _IterationLogger:
         remaining = self.max_iter - done
         if done >= 3:
             last, before = self.records[-1].relative_change, self.records[-2].relative_change
-            if self.tol > 0 and 0 < last < before:
+            if self.tol > 0 and 0 < last < before < math.inf:
                 needed = math.log(self.tol / last) / math.log(last / before)
                 remaining = min(remaining, max(0, math.ceil(needed)))
         return f"~{remaining * seconds:.0f}s left"
@@ -1164,7 +1185,7 @@ def report(model, corpus, corpus_format, vocab, encoding, reading, log_path, top
 
 @main.command()
 @click.argument("source", type=click.Path())
-@click.argument("output", type=click.Path(dir_okay=False), callback=_a_file_name)
+@click.argument("output", type=click.Path(dir_okay=False), callback=_files_beside)
 @click.option("--to", "to_format", type=click.Choice(["ldac", "uci", "mm", "npz"]),
               help="Output format (default: by OUTPUT's name: .ldac/.dat, docword.NAME.txt, .mtx/.mm, .npz).")
 @_corpus_options

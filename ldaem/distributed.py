@@ -163,7 +163,7 @@ def local_cluster(n_workers):
             return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                 host="127.0.0.1", dashboard_address=None)
     finally:
-        if main:
+        if main and before is not None:       # None: a handler not set from Python, left as it is
             signal.signal(signal.SIGINT, before)
 
 

@@ -269,6 +269,8 @@ def evaluate(lda, X_heldout, X_train=None, top_n=10, reference=None, vocab=None)
         raise ValueError(f"coherence needs top_n >= 2 words per topic, got {top_n}")
     topic_word = lda.topic_word_
     n_words = topic_word.shape[1]
+    if vocab is not None and len(vocab) != n_words:
+        raise ValueError(f"a vocabulary of {len(vocab)} terms for topics over {n_words}")
     X_heldout = _checked_counts(X_heldout, n_words, "the held-out corpus")
     top = top_words(topic_word, top_n)
     umass = None if X_train is None else umass_coherence(

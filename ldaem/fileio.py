@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,10 +22,13 @@ def atomic_output(path, mode="w", encoding="utf-8"):
     """
     asked = Path(path)
     text = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-    stream = _stream_of(asked)
+    stream = stream_of(asked)
     if stream is not None:
         buffer = io.BytesIO() if "b" in mode else io.StringIO(newline="")
         yield buffer
+        for python_stream in (sys.stdout, sys.stderr):      # what Python holds goes out first
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                python_stream.flush()
         with (open(asked, mode, **text) if stream is True
               else os.fdopen(os.dup(stream), mode, **text)) as f:
             f.write(buffer.getvalue())
@@ -52,7 +56,7 @@ def atomic_output(path, mode="w", encoding="utf-8"):
         raise
 
 
-def _stream_of(path):
+def stream_of(path):
     """How to write path other than by renaming a file onto it: the descriptor (1 or 2) of this
     process's standard output or error when path is the same file, True for another device or
     pipe, None for a regular file, a folder or nothing yet (a link followed; a loop of links is
@@ -77,7 +81,7 @@ class _Probe(Exception):
 def check_writable(path):
     """Raise the OSError that writing path would meet (a missing folder, no permission), before
     hours of work are spent on what goes into it."""
-    if _stream_of(path) is not None:
+    if stream_of(path) is not None:
         return
     with contextlib.suppress(_Probe), atomic_output(path, "wb"):
         raise _Probe

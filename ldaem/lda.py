@@ -613,7 +613,8 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
             topic_word=self.components_, alpha=self.doc_topic_prior_.copy(),
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),
             elbo_trace=self.elbo_trace_.copy(), topic_tokens=self.topic_tokens_.copy(),
-            settings={**{name: _storable(value) for name, value in self.get_params().items()},
+            settings={**{name: _storable(value) for name, value in self.get_params().items()
+                         if name not in ("callback", "scheduler", "init")},
                       "callback": None, "scheduler": None, "init": self.init_,
                       **({"n_batch_iter": self.n_batch_iter_} if hasattr(self, "n_batch_iter_") else {}),
                       **(settings or {})})

@@ -671,7 +671,10 @@ def test_an_elbo_log_that_cannot_be_written_fails_before_the_fit(tmp_path):
     (("--inference", "cvb0", "--checkpoint-every", 2), "--checkpoint-every: restarts and CVB0 fits are not checkpointed"),
     (("--restarts", 2, "--checkpoint-every", 2), "--checkpoint-every: restarts and CVB0 fits are not checkpointed"),
     (("--eval-every", 2,), "--eval-every: for --heldout only"),
-    (("--alpha", 0.3, "--alpha-init", 2, "--alpha-burn-in", 1), "--alpha-init, --alpha-burn-in: a fixed --alpha is not estimated"),
+    (("--alpha", 0.3, "--alpha-init", 2, "--alpha-burn-in", 1),
+     "--alpha-init, --alpha-burn-in: a fixed --alpha is not estimated (nor --eta)"),
+    (("--alpha", 0.3, "--eta", "estimate", "--alpha-init", 2, "--alpha-burn-in", 1),   # the burn-in is eta's too
+     "--alpha-init: a fixed --alpha is not estimated"),
 ])
 def test_options_the_method_would_ignore_are_refused(tmp_path, options, message):
     result = ldaem("fit", REUTERS, "--vocab", REUTERS_VOCAB, "-o", tmp_path / "m.npz", *options)
@@ -718,9 +721,9 @@ def test_a_scheduler_address_that_cannot_be_reached_is_a_one_line_error(tmp_path
 def test_standard_output_or_a_pipe_is_refused_where_a_command_writes_files(tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
     result = ldaem(*command, "-")
-    assert result.exit_code == 2 and "'-' (standard output): this command writes files, give a name" in result.stderr
-    os.mkfifo(tmp_path / "pipe")          # as /dev/null: its ELBO log or vocabulary would go beside it
+    assert result.exit_code == 2 and "'-' (standard output): this command writes a file, give a name" in result.stderr
+    os.mkfifo(tmp_path / "pipe")          # as /dev/null: an ELBO log or vocabulary would go beside it
     result = ldaem(*command, tmp_path / "pipe")
-    assert result.exit_code == 2 and "pipe is a device or pipe: this command writes files beside its output" \
-        in result.stderr
+    beside = "pipe is a device or pipe: this command writes files beside its output"
+    assert (result.exit_code == 2 and beside in result.stderr) == (command[0] != "report")    # one file: fine
     assert [p.name for p in tmp_path.iterdir()] == ["pipe"]

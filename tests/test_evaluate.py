@@ -223,6 +223,8 @@ def test_evaluates_a_model_of_reuters_on_its_unseen_stories(reuters):
     assert "nats per token; perplexity = exp(-bound)" in "\n".join(rows)
     for t in report["topics"]:
         assert sum(line.split()[:1] == [str(t["topic"])] and t["top_words"][0] in line for line in rows) == 1
+    with pytest.raises(ValueError, match=f"a vocabulary of 10 terms for topics over {train.shape[1]}"):
+        evaluate(lda, heldout, vocab=corpus.vocab[:10])
 
 
 def test_umass_needs_the_training_corpus_and_npmi_may_use_another():
