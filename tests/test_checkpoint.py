@@ -207,3 +207,14 @@ def test_resume_from_elsewhere_with_relative_paths_and_other_threads(tmp_path):
     rows = (tmp_path / "cut.elbo.tsv").read_text().splitlines()[1:]
     scored = [int(row.split("\t")[0]) for row in rows if row.split("\t")[-1]]
     assert len(rows) == 40 and scored[-10:] == list(range(22, 41, 2))     # ho.dat, read from "/"
+
+
+def test_checkpoint_paths_are_absolute_but_shares_and_names_stay_as_given(tmp_path, monkeypatch):
+    from ldaem.cli import _absolute_paths
+    monkeypatch.chdir(tmp_path)
+    for name in ("0.1", "random", "english", "ho.dat"):
+        (tmp_path / name).write_text("")          # files that happen to share a share's or a name's spelling
+    options = {"corpus": "c.dat", "heldout": "0.1", "init": "random", "stop_words": "english", "seed": 3}
+    assert _absolute_paths(options) == {**options, "corpus": str(tmp_path / "c.dat")}
+    assert _absolute_paths({"heldout": "ho.dat", "init": "m.npz"}) == {"heldout": str(tmp_path / "ho.dat"),
+                                                                       "init": str(tmp_path / "m.npz")}
