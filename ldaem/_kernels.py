@@ -20,6 +20,7 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from ldaem import _simd as simd
+from ldaem.model import UNSEEN_WORD_PROBABILITY as SMOOTHED_WEIGHT_FLOOR
 
 # Floating-point reassociation lets LLVM vectorise the dot products; no flag that assumes away NaN
 # or infinity is set, so a NaN still propagates to the caller's checks. error_model="numpy" makes a
@@ -33,13 +34,12 @@ KERNEL = {"cache": True, "fastmath": FAST, "error_model": "numpy"}
 # of words that are copied again at every inner iteration.
 BLOCK_VALUES = 1 << 18
 
-# The least E-step weight of smoothed topics, as maximum-likelihood topics' floor
-# (model.UNSEEN_WORD_PROBABILITY): a word no training document used keeps lambda_kw = eta, and
-# with eta below about 0.004, exp(E[log beta_kw]) < 1e-100 would underflow to 0 in every topic,
-# making s_w = 0 and the document's bound NaN. The bound's log s_w of such a word is then the
-# floor's, above its true value (psi(eta) - psi(sum_w lambda_kw) at most): a held-out bound with
-# so small an eta overstates the tokens of words unseen in training.
-SMOOTHED_WEIGHT_FLOOR = 1e-100
+# SMOOTHED_WEIGHT_FLOOR, the least E-step weight of smoothed topics, is maximum-likelihood topics'
+# floor (model.UNSEEN_WORD_PROBABILITY): a word no training document used keeps lambda_kw = eta,
+# and with eta below about 0.004, exp(E[log beta_kw]) < 1e-100 would underflow to 0 in every
+# topic, making s_w = 0 and the document's bound NaN. The bound's log s_w of such a word is then
+# the floor's, above its true value (psi(eta) - psi(sum_w lambda_kw) at most): a held-out bound
+# with so small an eta overstates the tokens of words unseen in training.
 
 
 @intrinsic

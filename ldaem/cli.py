@@ -430,19 +430,21 @@ def _absolute_paths(options):
     def absolute(name, value):
         if not isinstance(value, str) or name not in ("corpus", "vocab", "output", "heldout", "init", "stop_words"):
             return value
-        if (name == "heldout" and _is_number(value) or name == "init" and value in ("auto", "random", "seeded")
+        from ldaem.lda import INIT_NAMES
+
+        if (name == "heldout" and _as_share(value) is not None or name == "init" and value in INIT_NAMES
                 or name == "stop_words" and value in ("english", "none")):
             return value       # a share or a name, not a file
         return str(Path(value).resolve())
     return {name: absolute(name, value) for name, value in options.items()}
 
 
-def _is_number(text):
+def _as_share(text):
+    """--heldout's value as a number (a share of the documents), or None (a file)."""
     try:
-        float(text)
+        return float(text)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _corpus_digest(data):
@@ -605,10 +607,7 @@ def _held_out(data, options):
     given = options["heldout"]
     if not given:
         return data, None
-    try:
-        share = float(given)
-    except ValueError:
-        share = None
+    share = _as_share(given)
     if share is not None:
         if options["stream"]:
             raise click.BadParameter("a streamed corpus is not held in memory to keep a share out of; "

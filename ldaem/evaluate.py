@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ldaem.estep import as_csr_counts
+from ldaem.model import check_vocabulary_size
 from ldaem.mstep import MIN_TOPIC_WORD
 
 NPMI_EPSILON = 1e-12
@@ -269,8 +270,8 @@ def evaluate(lda, X_heldout, X_train=None, top_n=10, reference=None, vocab=None)
         raise ValueError(f"coherence needs top_n >= 2 words per topic, got {top_n}")
     topic_word = lda.topic_word_
     n_words = topic_word.shape[1]
-    if vocab is not None and len(vocab) != n_words:
-        raise ValueError(f"a vocabulary of {len(vocab)} terms for topics over {n_words}")
+    if vocab is not None:
+        check_vocabulary_size(vocab, n_words)
     X_heldout = _checked_counts(X_heldout, n_words, "the held-out corpus")
     top = top_words(topic_word, top_n)
     umass = None if X_train is None else umass_coherence(

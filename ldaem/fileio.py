@@ -38,8 +38,8 @@ def atomic_output(path, mode="w", encoding="utf-8"):
         raise IsADirectoryError(errno.EISDIR, "cannot write there (a folder)", str(asked))
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:         # name the file asked for, not the temporary one
-        raise type(e)(e.errno, f"cannot write there ({e.strerror})", str(asked)) from e
+    except OSError as e:
+        raise _cannot_write(e, asked) from e
     os.fchmod(fd, 0o666 & ~_current_umask())     # mkstemp makes 0600; give what open() would
     try:
         with os.fdopen(fd, mode, **text) as f:
@@ -49,7 +49,7 @@ def atomic_output(path, mode="w", encoding="utf-8"):
         try:
             os.replace(tmp_name, path)
         except OSError as e:
-            raise type(e)(e.errno, f"cannot write there ({e.strerror})", str(asked)) from e
+            raise _cannot_write(e, asked) from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
@@ -66,12 +66,17 @@ def stream_of(path):
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise type(e)(e.errno, f"cannot write there ({e.strerror})", str(path)) from None
+        raise _cannot_write(e, path) from None
     for descriptor in (1, 2):
         with contextlib.suppress(OSError):
             if os.path.samestat(found, os.fstat(descriptor)):
                 return descriptor
     return None if stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode) else True
+
+
+def _cannot_write(error, path):
+    """error (an OSError) naming the file asked for, not a temporary one or a link's target."""
+    return type(error)(error.errno, f"cannot write there ({error.strerror})", str(path))
 
 
 class _Probe(Exception):

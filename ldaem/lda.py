@@ -21,7 +21,7 @@ from ldaem.distributed import InProcessEStep
 from ldaem.distributed import numba_threads as _numba_threads
 from ldaem.errors import NumericalError
 from ldaem.estep import as_csr_counts, e_step, topic_expectations, topic_weights
-from ldaem.model import TopicModel
+from ldaem.model import TopicModel, check_vocabulary_size
 from ldaem.online_em import OnlineEM
 from ldaem.records import (OBJECTIVE_NAMES, POINT_ESTIMATE_INFERENCES, PRECISIONS, IterationRecord,
                            relative_change)
@@ -607,8 +607,7 @@ class LDA(OnlineEM, TransformerMixin, BaseEstimator):
         column of X. Parameters that JSON cannot hold as they are become numbers and lists (numpy
         scalars, arrays), or None (a random generator object as random_state)."""
         check_is_fitted(self, "components_")
-        if len(vocab) != self.components_.shape[1]:
-            raise ValueError(f"a vocabulary of {len(vocab)} terms for topics over {self.components_.shape[1]}")
+        check_vocabulary_size(vocab, self.components_.shape[1])
         return TopicModel(
             topic_word=self.components_, alpha=self.doc_topic_prior_.copy(),
             eta=self.topic_word_prior_, vocab=np.asarray(vocab, dtype=str),

@@ -80,6 +80,12 @@ class TopicModel:
         return self.topic_tokens / self.topic_tokens.sum()
 
 
+def check_vocabulary_size(vocab, n_words):
+    """A ValueError unless vocab has a term for each of the topics' n_words columns."""
+    if len(vocab) != n_words:
+        raise ValueError(f"a vocabulary of {len(vocab)} terms for topics over {n_words}")
+
+
 def save_model(path, model):
     """Write model (a TopicModel) to path (.npz) atomically."""
     if not isinstance(model, TopicModel):
